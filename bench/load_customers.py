@@ -1,0 +1,138 @@
+"""Benchmark the online-store loader against a local moto server: items, seconds and items/s per pool size.
+
+    .venv/bin/python bench/load_customers.py --customers 20000 --workers 1 4 8
+
+Starts its own moto server on a free port, writes a synthetic snapshot (random feature values) into the
+cleaned bucket, then loads it once per ``--workers`` value into a fresh table. The "prepare" line is the
+CPU floor of a load: reading, validating and serialising the snapshot without writing anything. Each load's
+time includes its count check, timed again on its own so the write rate can be read apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from creditscore import aws
+from creditscore.config import Settings, load_settings
+from creditscore.local_aws import LocalAws, free_port
+from creditscore.logs import configure_logging
+from etl.features import FEATURES, LABEL
+from etl.load_customers import (
+    count_snapshot_items,
+    features_prefix,
+    identity_prefix,
+    load_customers,
+    put_batches,
+    read_snapshot,
+)
+
+SNAPSHOT = "2026-11-27"
+_COUNT_UNITS = ("count", "0/1", "days")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8], help="pool sizes to compare")
+    parser.add_argument("--parts", type=int, default=4, help="parquet parts per table, as Spark would write")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--progress", action="store_true", help="show the loader's progress bar")
+    return parser.parse_args(argv)
+
+
+def _tables(customers: int, seed: int) -> tuple[pa.Table, pa.Table]:
+    rng = np.random.default_rng(seed)
+    ids = [f"{n:012d}" for n in rng.choice(10**12, size=customers, replace=False)]
+    features: dict[str, Any] = {"national_id": ids}
+    for feature in FEATURES:
+        if feature.unit in _COUNT_UNITS:
+            features[feature.name] = rng.integers(0, 30, customers)
+        else:
+            features[feature.name] = rng.lognormal(10, 3, customers) * rng.choice([-1.0, 1.0], customers)
+    features[LABEL] = rng.integers(0, 2, customers)
+    features["features_as_of"] = [SNAPSHOT] * customers
+    identity = {
+        "national_id": ids,
+        "full_name": [f"Customer {n}" for n in range(customers)],
+        "email": [f"customer{n}@example.com" for n in range(customers)],
+        "phone_number": [f"+8490{n:07d}" for n in range(customers)],
+    }
+    return pa.table(features), pa.table(identity)
+
+
+def _write(s3: Any, bucket: str, prefix: str, table: pa.Table, parts: int) -> None:
+    rows = -(-table.num_rows // parts)
+    for part in range(parts):
+        buffer = io.BytesIO()
+        pq.write_table(table.slice(part * rows, rows), buffer)
+        s3.put_object(Bucket=bucket, Key=f"{prefix}part-{part:05d}.parquet", Body=buffer.getvalue())
+    s3.put_object(Bucket=bucket, Key=f"{prefix}_SUCCESS", Body=b"")
+
+
+def _prepared(settings: Settings, args: argparse.Namespace) -> Settings:
+    aws.bootstrap(settings)
+    s3 = aws.client("s3", settings)
+    features, identity = _tables(args.customers, args.seed)
+    _write(s3, settings.cleaned_bucket, features_prefix(SNAPSHOT), features, args.parts)
+    _write(s3, settings.cleaned_bucket, identity_prefix(SNAPSHOT), identity, args.parts)
+    return settings
+
+
+def _prepare_seconds(settings: Settings) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        customers = read_snapshot(aws.client("s3", settings), settings.cleaned_bucket, SNAPSHOT, pool)
+    for _ in put_batches(customers, SNAPSHOT, "2026-11-27T00:00:00+00:00"):
+        pass
+    return time.perf_counter() - started
+
+
+def _count_seconds(settings: Settings) -> float:
+    started = time.perf_counter()
+    count_snapshot_items(aws.client("dynamodb", settings), settings.customers_table, SNAPSHOT)
+    return time.perf_counter() - started
+
+
+def _line(label: str, items: int, seconds: float, extra: str = "") -> str:
+    return f"{label:<11} {items:>8,} items {seconds:8.2f} s {items / seconds:8,.0f} items/s{extra}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    with LocalAws("127.0.0.1", free_port()) as server:
+
+        def settings_for(env: str) -> Settings:
+            return load_settings(
+                {"CREDITSCORE_AWS_ENDPOINT_URL": server.endpoint_url, "CREDITSCORE_ENV": env}
+            )
+
+        first = _prepared(settings_for("bench-prepare"), args)
+        configure_logging(first)
+        print(f"customers {args.customers:,}, {len(FEATURES)} features, {args.parts} parts per table")
+        print(_line("prepare", args.customers, _prepare_seconds(first), " (read, validate, serialise)"))
+        for workers in args.workers:
+            settings = _prepared(settings_for(f"bench-w{workers}"), args)
+            summary = load_customers(settings, SNAPSHOT, progress=args.progress, workers=workers)
+            # The summary's time includes the count check; timing a second count shows the rate without it.
+            counting = _count_seconds(settings)
+            writes = summary.items_written / (summary.seconds - counting)
+            print(
+                _line(f"workers {workers}", summary.items_written, summary.seconds)
+                + f" | count check {counting:6.2f} s, without it {writes:,.0f} items/s"
+                + f", retries {summary.retries}"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,124 @@
+"""AWS clients and the platform's storage: the three buckets and two tables, created idempotently.
+
+Terraform's ``modules/data`` owns these resources in AWS; this bootstrap serves the local endpoint and the
+tests, and mirrors the same keys and indexes so code behaves the same against both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from creditscore.config import Settings
+
+# moto accepts any credentials; real AWS takes them from the usual chain (instance role, env, profile).
+_LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+EMAIL_INDEX: Final = "email-index"
+PHONE_INDEX: Final = "phone_number-index"
+HISTORY_SORT_KEY: Final = "scored_at_request_id"
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for a boto3/aioboto3 client that talks to the configured endpoint."""
+    kwargs: dict[str, Any] = {"region_name": settings.aws_region}
+    if settings.aws_endpoint_url is not None:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+        kwargs.update(_LOCAL_CREDENTIALS)
+    return kwargs
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A synchronous client for the CLI jobs (the service uses aioboto3 with the same kwargs)."""
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+    return boto3.client(service, config=config, **client_kwargs(settings))
+
+
+def table_definitions(settings: Settings) -> list[dict[str, Any]]:
+    """CreateTable requests for the customers and score-history tables (on-demand billing)."""
+    return [
+        {
+            "TableName": settings.customers_table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "national_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "national_id", "AttributeType": "S"},
+                {"AttributeName": "email", "AttributeType": "S"},
+                {"AttributeName": "phone_number", "AttributeType": "S"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": index,
+                    "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index, attribute in ((EMAIL_INDEX, "email"), (PHONE_INDEX, "phone_number"))
+            ],
+        },
+        {
+            "TableName": settings.score_history_table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [
+                {"AttributeName": "national_id", "KeyType": "HASH"},
+                {"AttributeName": HISTORY_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "national_id", "AttributeType": "S"},
+                {"AttributeName": HISTORY_SORT_KEY, "AttributeType": "S"},
+            ],
+        },
+    ]
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Create ``bucket`` unless this account already owns it; True when it was created now."""
+    request: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        request["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**request)
+    except ClientError as error:
+        if _error_code(error) == "BucketAlreadyOwnedByYou":
+            return False
+        raise
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    return True
+
+
+def ensure_table(dynamodb: Any, definition: dict[str, Any]) -> bool:
+    """Create the table unless it exists, and wait until it is active; True when it was created now."""
+    name = definition["TableName"]
+    try:
+        dynamodb.create_table(**definition)
+        created = True
+    except ClientError as error:
+        if _error_code(error) != "ResourceInUseException":
+            raise
+        created = False
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return created
+
+
+def bootstrap(settings: Settings) -> dict[str, bool]:
+    """Make sure every bucket and table exists. Returns resource name → created now (False: was there)."""
+    s3 = client("s3", settings)
+    dynamodb = client("dynamodb", settings)
+    result = {bucket: ensure_bucket(s3, bucket, settings.aws_region) for bucket in settings.buckets}
+    for definition in table_definitions(settings):
+        result[definition["TableName"]] = ensure_table(dynamodb, definition)
+    return result

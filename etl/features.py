@@ -1,0 +1,143 @@
+"""Every feature, defined once: name, feature group, meaning, window and unit.
+
+The feature groups are also the attribute names of a customer's item in DynamoDB. docs/features.md is
+generated from :data:`FEATURES` (``python -m etl.features > docs/features.md``) and a test keeps it current.
+
+Application-form features are derived by :func:`application_features`, a vectorised function of numpy
+arrays that the Spark job runs through ``mapInPandas`` and the scoring service runs on one request's
+fields, so training and serving compute them with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+APPLICATION: Final = "application"
+TRADITIONAL: Final = "traditional_features"
+TRANSACTION: Final = "transaction_features"
+SOCIAL: Final = "social_features"
+GROUPS: Final = (APPLICATION, TRADITIONAL, TRANSACTION, SOCIAL)
+
+LABEL: Final = "default_24m"
+WINDOWS_MONTHS: Final = (3, 6, 12)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    group: str
+    meaning: str
+    unit: str
+    window_months: int | None = None
+
+
+def _windowed(stem: str, meaning: str, unit: str) -> list[Feature]:
+    return [Feature(f"{stem}_{w}m", TRANSACTION, meaning, unit, window_months=w) for w in WINDOWS_MONTHS]
+
+
+FEATURES: Final[tuple[Feature, ...]] = (
+    # The seed's ten application-form features, in the new-customer model's order.
+    Feature("income", APPLICATION, "Declared monthly income", "VND/month"),
+    Feature("savings", APPLICATION, "Declared savings", "VND"),
+    Feature("debt", APPLICATION, "Declared outstanding debt", "VND"),
+    Feature("has_dependents", APPLICATION, "Has dependents", "0/1"),
+    Feature("has_mortgage", APPLICATION, "Has a mortgage", "0/1"),
+    Feature("has_savings_account", APPLICATION, "Has a savings account", "0/1"),
+    Feature("has_credit_card", APPLICATION, "Has a credit card", "0/1"),
+    Feature("savings_to_income", APPLICATION, "savings / income; 0 when income ≤ 0", "ratio"),
+    Feature("debt_to_income", APPLICATION, "debt / income; 0 when income ≤ 0", "ratio"),
+    Feature("net_worth", APPLICATION, "income − debt (the seed's definition)", "VND"),
+    # Bureau-style history, as cleaned.
+    Feature("age", TRADITIONAL, "Age", "years"),
+    Feature("employment_years", TRADITIONAL, "Years with the current employer", "years"),
+    Feature("num_past_due_30_59", TRADITIONAL, "Times 30–59 days past due", "count"),
+    Feature("num_past_due_60_89", TRADITIONAL, "Times 60–89 days past due", "count"),
+    Feature("num_past_due_90_plus", TRADITIONAL, "Times 90 or more days past due", "count"),
+    Feature("credit_utilization", TRADITIONAL, "Revolving balance / credit limit", "ratio"),
+    Feature("open_credit_lines", TRADITIONAL, "Open credit lines", "count"),
+    Feature("num_credit_inquiries_6m", TRADITIONAL, "Credit inquiries in the last 6 months", "count"),
+    Feature("months_since_oldest_account", TRADITIONAL, "Age of the oldest credit account", "months"),
+    # Transaction behaviour over trailing windows ending at the snapshot's features_as_of.
+    *_windowed("inflow_mean", "Credits per month, averaged over the window", "VND/month"),
+    *_windowed("outflow_mean", "Debits per month, averaged over the window", "VND/month"),
+    *_windowed("salary_regularity", "Share of the window's months with a salary credit", "ratio"),
+    *_windowed("balance_mean", "Mean balance after each transaction", "VND"),
+    *_windowed("balance_volatility", "Standard deviation of the balance after each transaction", "VND"),
+    *_windowed("balance_min", "Lowest balance after a transaction", "VND"),
+    *_windowed("overdraft_days", "Days ending a transaction with a negative balance", "days"),
+    *_windowed("gambling_share", "Gambling debits / all debits (amounts)", "ratio"),
+    *_windowed("cash_advance_share", "Cash-advance debits / all debits (amounts)", "ratio"),
+    *_windowed("txn_count", "Transactions in the window", "count"),
+    # Social signals, as cleaned.
+    Feature("account_age_months", SOCIAL, "Age of the social account", "months"),
+    Feature("num_connections", SOCIAL, "Connections", "count"),
+    Feature("posts_per_month", SOCIAL, "Posts per month", "count/month"),
+    Feature("share_defaulted_connections", SOCIAL, "Share of connections known to have defaulted", "ratio"),
+    Feature("avg_sentiment", SOCIAL, "Mean sentiment of posts, −1 to 1", "score"),
+    Feature("verified_profile", SOCIAL, "Profile verified", "0/1"),
+)
+
+
+def names(group: str) -> list[str]:
+    """The ordered feature names of one group."""
+    return [f.name for f in FEATURES if f.group == group]
+
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _ratio(numerator: FloatArray, income: FloatArray) -> FloatArray:
+    safe = np.where(income > 0, income, 1.0)
+    return np.where(income > 0, numerator / safe, 0.0)
+
+
+def application_features(form: Mapping[str, npt.ArrayLike]) -> dict[str, FloatArray]:
+    """The ten application features from the form's fields (income, savings, debt and the four flags).
+
+    Works on columns of any length, a single applicant being a column of one.
+    """
+    income = np.asarray(form["income"], dtype=np.float64)
+    savings = np.asarray(form["savings"], dtype=np.float64)
+    debt = np.asarray(form["debt"], dtype=np.float64)
+    flags = {
+        name: np.asarray(form[name], dtype=np.float64)
+        for name in ("has_dependents", "has_mortgage", "has_savings_account", "has_credit_card")
+    }
+    return {
+        "income": income,
+        "savings": savings,
+        "debt": debt,
+        **flags,
+        "savings_to_income": _ratio(savings, income),
+        "debt_to_income": _ratio(debt, income),
+        "net_worth": income - debt,
+    }
+
+
+def markdown() -> str:
+    """docs/features.md."""
+    lines = [
+        "# Features",
+        "",
+        "Generated from `etl/features.py` by `python -m etl.features > docs/features.md`; do not edit.",
+        "",
+        "| name | group | meaning | window | unit |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in FEATURES:
+        window = f"trailing {f.window_months} months" if f.window_months else "—"
+        lines.append(f"| `{f.name}` | `{f.group}` | {f.meaning} | {window} | {f.unit} |")
+    lines += [
+        "",
+        f"The training label, kept beside the features, is `{LABEL}` (1 = default within 24 months).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

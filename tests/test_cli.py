@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from creditscore.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest", "/no/such/dir"], "no such directory: /no/such/dir"),
+        (["generate", "--customers", "0", "--out", "x"], "--customers: must be greater than 0, got 0"),
+        (["generate", "--customers", "-5", "--out", "x"], "--customers: must be greater than 0, got -5"),
+        (
+            ["generate", "--customers", "many", "--out", "x"],
+            "--customers: expected a whole number, got 'many'",
+        ),
+        (["generate", "--customers", "10"], "the following arguments are required: --out"),
+        (
+            ["generate", "--customers", "10", "--out", "x", "--dirty-share", "2"],
+            "--dirty-share: must be from 0",
+        ),
+        (["generate", "--customers", "10", "--out", "x", "--months", "36"], "--months: must be from 1 to 24"),
+        (
+            ["generate", "--customers", "10", "--out", "x", "--colour", "red"],
+            "unrecognized arguments: --colour",
+        ),
+        (["ingest", ".", "--ingest-date", "yesterday"], "expected a date as YYYY-MM-DD, got 'yesterday'"),
+        (["local-aws", "--port", "99999"], "must be a port from 1 to 65535"),
+        (["launch"], "invalid choice: 'launch'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_bad_command_line_input_exits_2_naming_the_problem(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CREDITSCORE_PORT", "eighty")
+    with pytest.raises(SystemExit) as exited:
+        main(["ingest", str(tmp_path)])
+    assert exited.value.code == 2
+    assert "CREDITSCORE_PORT='eighty' is invalid" in capsys.readouterr().err

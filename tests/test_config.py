@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from creditscore.config import SETTINGS, ConfigError, load_settings, markdown_table
+
+
+def test_defaults_share_one_prefix_and_point_at_the_local_endpoint() -> None:
+    settings = load_settings({})
+    assert settings.prefix == "creditscore-dev"
+    assert settings.buckets == ("creditscore-dev-raw", "creditscore-dev-cleaned", "creditscore-dev-models")
+    assert settings.customers_table == "creditscore-dev-customers"
+    assert settings.score_history_table == "creditscore-dev-score-history"
+    assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
+    assert (settings.host, settings.port, settings.log_format) == ("127.0.0.1", 8080, "console")
+
+
+def test_prefix_follows_project_and_env_and_explicit_names_win() -> None:
+    settings = load_settings(
+        {"CREDITSCORE_PROJECT": "bank", "CREDITSCORE_ENV": "prod", "CREDITSCORE_MODELS_BUCKET": "my-models"}
+    )
+    assert settings.raw_bucket == "bank-prod-raw"
+    assert settings.models_bucket == "my-models"
+    assert settings.customers_table == "bank-prod-customers"
+
+
+def test_empty_endpoint_means_real_aws() -> None:
+    assert load_settings({"CREDITSCORE_AWS_ENDPOINT_URL": ""}).aws_endpoint_url is None
+
+
+def test_every_setting_is_documented() -> None:
+    assert all(s.description for s in SETTINGS)
+    assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("PORT", "http", "integer from 1 to 65535"),
+        ("PORT", "70000", "integer from 1 to 65535"),
+        ("AWS_ENDPOINT_URL", "localhost:4566", "http(s) URL"),
+        ("AWS_REGION", "Singapore", "AWS region name"),
+        ("RAW_BUCKET", "Raw_Bucket", "S3 bucket name"),
+        ("CUSTOMERS_TABLE", "a b", "DynamoDB table name"),
+        ("LOG_LEVEL", "LOUD", "one of DEBUG"),
+        ("LOG_FORMAT", "xml", "one of console, json"),
+        ("ENV", "Prod!", "lowercase letters"),
+        ("HOST", "", "host name"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_what_it_expects(variable: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({f"CREDITSCORE_{variable}": value})
+    assert f"CREDITSCORE_{variable}={value!r}" in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_readme_configuration_table_is_generated_from_the_settings() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert markdown_table() in readme, (
+        "run: python -c 'from creditscore.config import markdown_table as m; print(m())'"
+    )

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from creditscore import aws
+from creditscore.config import Settings
+from creditscore.local_aws import LocalAws, LocalAwsError, free_port
+from tests.conftest import settings_for
+
+
+def test_bootstrap_creates_everything_once_and_is_idempotent(moto_endpoint: str) -> None:
+    settings = settings_for(moto_endpoint, "boot")
+    first = aws.bootstrap(settings)
+    second = aws.bootstrap(settings)
+    expected = {*settings.buckets, settings.customers_table, settings.score_history_table}
+    assert set(first) == expected
+    assert all(first.values())
+    assert not any(second.values())
+
+
+def test_tables_have_the_documented_keys_and_indexes(settings: Settings) -> None:
+    dynamodb = aws.client("dynamodb", settings)
+    customers = dynamodb.describe_table(TableName=settings.customers_table)["Table"]
+    assert customers["KeySchema"] == [{"AttributeName": "national_id", "KeyType": "HASH"}]
+    assert customers["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    indexes = {
+        i["IndexName"]: i["KeySchema"][0]["AttributeName"] for i in customers["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {aws.EMAIL_INDEX: "email", aws.PHONE_INDEX: "phone_number"}
+    history = dynamodb.describe_table(TableName=settings.score_history_table)["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in history["KeySchema"]] == [
+        ("national_id", "HASH"),
+        (aws.HISTORY_SORT_KEY, "RANGE"),
+    ]
+
+
+def test_buckets_block_public_access(settings: Settings) -> None:
+    s3 = aws.client("s3", settings)
+    for bucket in settings.buckets:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values())
+
+
+def test_a_second_server_on_a_busy_port_is_refused(moto_endpoint: str) -> None:
+    port = int(moto_endpoint.rsplit(":", 1)[1])
+    with pytest.raises(LocalAwsError, match="already answers"):
+        LocalAws("127.0.0.1", port).start()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # noqa: S310
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_signal: signal.Signals) -> None:
+    port = free_port()
+    env = {**os.environ, "CREDITSCORE_ENV": "cli"}
+    command = [sys.executable, "-m", "creditscore.cli", "local-aws", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C" in line or not line:
+            break
+    output = "".join(lines)
+    assert f"http://127.0.0.1:{port}" in output
+    assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
+    children = _children(process.pid)
+    assert len(children) == 1
+    settings = settings_for(f"http://127.0.0.1:{port}", "cli")
+    bucket_names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
+    assert set(settings.buckets) <= bucket_names
+
+    process.send_signal(stop_signal)
+    assert process.wait(30) == 0
+    assert not _answers(f"http://127.0.0.1:{port}/moto-api/data.json")
+    assert (
+        not Path(f"/proc/{children[0]}").exists()
+        or "zombie" in Path(f"/proc/{children[0]}/status").read_text()
+    )

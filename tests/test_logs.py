@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+
+from creditscore.config import load_settings
+from creditscore.logs import configure_logging, mask_pii, pseudonym
+
+
+def test_json_lines_never_carry_raw_ids_emails_or_phones(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings({"CREDITSCORE_LOG_FORMAT": "json"}))
+    structlog.get_logger().info(
+        "customer 001085012345 scored", email="an.nguyen12@gmail.com", phone="0912345678", rows=123456789012
+    )
+    line = capsys.readouterr().err.strip()
+    record = json.loads(line)
+    assert record["event"] == "customer <redacted> scored"
+    assert record["email"] == record["phone"] == "<redacted>"
+    assert record["rows"] == 123456789012, "numbers are not identifiers and stay as they are"
+    assert record["level"] == "info" and "timestamp" in record
+
+
+def test_mask_and_pseudonym() -> None:
+    assert mask_pii("id 123456789 and +84912345678, 12 rows") == "id <redacted> and <redacted>, 12 rows"
+    assert pseudonym("001085012345") == pseudonym("001085012345") != pseudonym("001085012346")
+    assert "001085012345" not in pseudonym("001085012345")
