@@ -1,6 +1,6 @@
 """Benchmark the synthetic-data generator: wall time, rows per second, bytes written and peak memory.
 
-    .venv/bin/python bench/generate.py --customers 1000000 --months 12
+    .venv/bin/python -m bench.generate --customers 1000000 --months 12
 
 Writes into a temporary directory (``--dir`` to choose where it is created) and deletes it afterwards,
 unless ``--keep`` is given.

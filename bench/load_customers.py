@@ -1,6 +1,9 @@
 """Benchmark the online-store loader against a local moto server: items, seconds and items/s per pool size.
 
-    .venv/bin/python bench/load_customers.py --customers 20000 --workers 1 4 8
+    .venv/bin/python -m bench.load_customers --customers 20000 --workers 1 4 8
+
+Run it as a module from the repository root: run as a path, bench/ comes first on sys.path and a sibling
+script named like a package (bench/etl.py) would shadow that package.
 
 Starts its own moto server on a free port, writes a synthetic snapshot (random feature values) into the
 cleaned bucket, then loads it once per ``--workers`` value into a fresh table. The "prepare" line is the

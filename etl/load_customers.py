@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.errors import JobError
 from etl.features import FEATURES, GROUPS, names
 
 log = structlog.get_logger(__name__)
@@ -44,7 +45,10 @@ FEATURE_NAMES: Final = tuple(f.name for f in FEATURES)
 GROUP_FEATURES: Final = {group: tuple(names(group)) for group in GROUPS}
 
 BATCH_SIZE: Final = 25  # BatchWriteItem's maximum
-# Chosen with bench/load_customers.py: against moto, more threads only add GIL contention.
+# Measured with bench/load_customers.py: against moto, 1, 2, 4 and 8 workers all land within run-to-run noise
+# (the one moto process and this one's serialisation are both CPU-bound). Against DynamoDB a batch waits on
+# the network, and 4 in flight cover that wait; more would also exceed botocore's 10 pooled connections
+# once the count scan's segments run beside them.
 DEFAULT_WORKERS: Final = 4
 MAX_RETRIES: Final = 8
 BACKOFF_BASE_SECONDS: Final = 0.05
@@ -66,7 +70,7 @@ _SERIALIZER: Final = TypeSerializer()
 WriteRequest = dict[str, Any]
 
 
-class LoadError(RuntimeError):
+class LoadError(JobError):
     """The snapshot cannot be loaded, or was not loaded completely; the message says which and why."""
 
 

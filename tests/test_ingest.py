@@ -4,13 +4,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from etl.synthetic import generate
 
 from creditscore import aws
 from creditscore.cli import main
 from creditscore.config import Settings
 from etl import ingest
 from etl.sources import CUSTOMERS, DIRTY_ROWS_FILE, SOCIAL, SOURCES, TRANSACTIONS
+from etl.synthetic import generate
 
 DAY = date(2026, 11, 2)
 
