@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from creditscore import aws
-from creditscore.config import Settings
+from creditscore.config import Settings, load_settings
 from creditscore.local_aws import LocalAws, LocalAwsError, free_port
 from tests.conftest import settings_for
 
@@ -95,13 +95,15 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
     assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
     children = _children(process.pid)
     assert len(children) == 1
-    settings = settings_for(f"http://127.0.0.1:{port}", "cli")
+    settings = load_settings(
+        {"CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CREDITSCORE_ENV": "cli"}
+    )
     bucket_names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
     assert set(settings.buckets) <= bucket_names
 
     process.send_signal(stop_signal)
     assert process.wait(30) == 0
-    assert not _answers(f"http://127.0.0.1:{port}/moto-api/data.json")
+    assert not _answers(f"http://127.0.0.1:{port}/moto-api/")
     assert (
         not Path(f"/proc/{children[0]}").exists()
         or "zombie" in Path(f"/proc/{children[0]}/status").read_text()
