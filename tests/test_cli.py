@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from creditscore.cli import main
+from creditscore.cli import DEMO_DIRTY_SHARE, DEMO_MONTHS, _reusable_data, main
+from etl.synthetic import generate
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,16 @@ def test_a_bad_setting_exits_2_naming_the_variable(
         main(["ingest", str(tmp_path)])
     assert exited.value.code == 2
     assert "CREDITSCORE_PORT='eighty' is invalid" in capsys.readouterr().err
+
+
+def test_demo_reuses_generated_data_only_when_arguments_match_and_files_are_intact(
+    tmp_path: Path,
+) -> None:
+    generate(tmp_path, customers=50, seed=3, months=DEMO_MONTHS, dirty_share=DEMO_DIRTY_SHARE, progress=False)
+    assert _reusable_data(tmp_path, customers=50, seed=3)
+    assert not _reusable_data(tmp_path, customers=50, seed=4)
+    assert not _reusable_data(tmp_path, customers=60, seed=3)
+    with (tmp_path / "social.csv").open("a") as handle:
+        handle.write("tampered\n")
+    assert not _reusable_data(tmp_path, customers=50, seed=3)
+    assert not _reusable_data(tmp_path / "missing", customers=50, seed=3)

@@ -82,27 +82,32 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
     env = {**os.environ, "CREDITSCORE_ENV": "cli"}
     command = [sys.executable, "-m", "creditscore.cli", "local-aws", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        if "Press Ctrl-C" in line or not line:
-            break
-    output = "".join(lines)
-    assert f"http://127.0.0.1:{port}" in output
-    assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
-    children = _children(process.pid)
-    assert len(children) == 1
-    settings = load_settings(
-        {"CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CREDITSCORE_ENV": "cli"}
-    )
-    bucket_names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
-    assert set(settings.buckets) <= bucket_names
+    try:
+        assert process.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "Press Ctrl-C" in line or not line:
+                break
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in output
+        assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
+        children = _children(process.pid)
+        assert len(children) == 1
+        settings = load_settings(
+            {"CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CREDITSCORE_ENV": "cli"}
+        )
+        bucket_names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
+        assert set(settings.buckets) <= bucket_names
 
-    process.send_signal(stop_signal)
-    assert process.wait(30) == 0
+        process.send_signal(stop_signal)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert not _answers(f"http://127.0.0.1:{port}/moto-api/")
     assert (
         not Path(f"/proc/{children[0]}").exists()
