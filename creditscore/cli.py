@@ -1,7 +1,8 @@
 """``creditscore``: one command-line entry point, one subcommand per job.
 
 Bad command-line input exits with code 2 and a message naming the problem (argparse's convention);
-a job that fails for another reason exits with code 1.
+a job that fails for another reason exits with code 1. ``train --publish`` exits with code 3 when the model
+was published but the quality gate kept the current-version pointer where it was.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tqdm import tqdm
 
@@ -30,42 +31,39 @@ from etl import ingest as ingest_mod
 from etl.sources import GENERATION_FILE
 from etl.synthetic import DEFAULT_AS_OF, generate
 
+if TYPE_CHECKING:
+    from training.mapping import ColumnMapping
+
 DEMO_MONTHS = 12
 DEMO_DIRTY_SHARE = 0.01
+DEMO_MODELS = ("xgboost-new-customer", "pytorch-traditional", "extratrees-social")
+# Distinct from 1 (failed) so a retraining schedule can tell "published, not promoted" from a crash.
+EXIT_GATE_REFUSED = 3
+REPORTS_DIR = Path(".demo/reports")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
-    return value
+def _bounded(
+    parse: Callable[[str], float], low: float, high: float | None, expected: str
+) -> Callable[[str], Any]:
+    """An argparse type: ``parse`` the text and require low <= value <= high, saying which rule failed."""
+
+    def convert(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"greater than {low - 1:g}" if high is None else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value:g}")
+        return value
+
+    return convert
 
 
-def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {value}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 0.5, got {text!r}") from None
-    if not 0.0 <= value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 0.5, got {value}")
-    return value
-
-
-def _months(text: str) -> int:
-    value = _positive_int(text)
-    if value > 24:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 24, got {value}")
-    return value
+_positive_int = _bounded(int, 1, None, "a whole number")
+_port = _bounded(int, 1, 65535, "a port number")
+_months = _bounded(int, 1, 24, "a whole number of months")
+_share = _bounded(float, 0.0, 0.5, "a number from 0 to 0.5")
 
 
 def _iso_date(text: str) -> date:
@@ -82,7 +80,37 @@ def _existing_dir(text: str) -> Path:
     return path
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+def json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object such as {{"max_depth": 3}}, got {text!r}')
+    return value
+
+
+def _scorer_name(text: str) -> str:
+    # Imported here: discovery imports every installed scorer (XGBoost, torch, ...).
+    from plugins.manager import PluginError, scorer
+
+    try:
+        scorer(text)
+    except PluginError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _mapping_file(text: str) -> ColumnMapping:
+    from training.mapping import MappingError, load_mapping
+
+    try:
+        return load_mapping(Path(text))
+    except MappingError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
@@ -134,7 +162,7 @@ def _generate(out: Path, customers: int, seed: int, months: int, dirty_share: fl
     summary = generate(
         out, customers=customers, seed=seed, months=months, dirty_share=dirty_share, as_of=as_of
     )
-    _print_table(
+    print_table(
         ["file", "rows", "dirty rows"],
         [(summary.files[s], summary.rows[s], summary.dirty_rows.get(s, 0)) for s in summary.rows],
     )
@@ -158,7 +186,7 @@ def _ingest_directory(directory: Path, settings: Settings, ingest_date: date) ->
         except ingest_mod.IngestError as error:
             refused.append(str(error))
     if landed:
-        _print_table(
+        print_table(
             ["file", "status", "bytes", "sha256", "key"],
             [
                 (x.file, x.status, x.size, x.sha256[:12], f"s3://{settings.raw_bucket}/{x.key}")
@@ -201,7 +229,7 @@ def cmd_load_customers(args: argparse.Namespace, settings: Settings) -> int:
 def _list_bucket(settings: Settings, bucket: str) -> None:
     objects = ingest_mod.list_objects(aws.client("s3", settings), bucket)
     print(f"\ns3://{bucket}: {len(objects)} objects")
-    _print_table(["bytes", "key"], [(size, key) for key, size in objects])
+    print_table(["bytes", "key"], [(size, key) for key, size in objects])
 
 
 def _reusable_data(out: Path, customers: int, seed: int) -> bool:
@@ -228,29 +256,153 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     with LocalAws(args.host, args.port, log_path=args.data_dir.parent / "moto.log") as server:
         settings = _local_settings(settings, server)
-        print(f"[1/5] Local AWS endpoint (moto) on {server.endpoint_url}")
+        print(f"[1/6] Local AWS endpoint (moto) on {server.endpoint_url}")
         _bootstrap_and_report(settings)
         if _reusable_data(args.data_dir, args.customers, args.seed):
-            print(f"[2/5] Reusing the data already generated in {args.data_dir} (same arguments)")
+            print(f"[2/6] Reusing the data already generated in {args.data_dir} (same arguments)")
         else:
-            print(f"[2/5] Generating {args.customers:,} customers (seed {args.seed}) into {args.data_dir}")
+            print(f"[2/6] Generating {args.customers:,} customers (seed {args.seed}) into {args.data_dir}")
             _generate(args.data_dir, args.customers, args.seed, DEMO_MONTHS, DEMO_DIRTY_SHARE, DEFAULT_AS_OF)
         ingest_date = datetime.now(UTC).date()
-        print(f"[3/5] Ingesting into s3://{settings.raw_bucket}")
+        print(f"[3/6] Ingesting into s3://{settings.raw_bucket}")
         if code := _ingest_directory(args.data_dir, settings, ingest_date):
             return code
         _list_bucket(settings, settings.raw_bucket)
-        print(f"\n[4/5] ETL (Spark, local mode) into s3://{settings.cleaned_bucket}")
+        print(f"\n[4/6] ETL (Spark, local mode) into s3://{settings.cleaned_bucket}")
         etl_report = run_local(settings, ingest_date, snapshot=None)
         print(report.to_table(etl_report))
-        print(f"\n[5/5] Loading customers into DynamoDB table {settings.customers_table}")
+        print(f"\n[5/6] Loading customers into DynamoDB table {settings.customers_table}")
         loaded = load_customers(settings, etl_report.snapshot)
         print(f"Loaded {loaded.items_written:,} customers in {loaded.seconds:.1f}s")
+        for n, model in enumerate(DEMO_MODELS, start=1):
+            print(f"\n[6/6] Training and publishing {model} ({n} of {len(DEMO_MODELS)})")
+            if code := _train(settings, model, None, None, {}, publish=True, out_dir=None):
+                return code
         print(
             f"\nReady in {time.monotonic() - started:.0f}s. The endpoint stays up: "
             f"export CREDITSCORE_AWS_ENDPOINT_URL={server.endpoint_url} to use it from another shell."
         )
         return _wait_until_interrupted(server)
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    return _train(settings, args.model, args.data, args.mapping, args.params, args.publish, args.out)
+
+
+def _train(
+    settings: Settings,
+    model: str,
+    data_uri: str | None,
+    mapping: ColumnMapping | None,
+    overrides: dict[str, Any],
+    publish: bool,
+    out_dir: Path | None,
+) -> int:
+    from plugins.manager import scorer as find_scorer
+    from plugins.scores import Scaling
+    from training import data, pipeline, report
+
+    scorer = find_scorer(model)
+    features = mapping.feature_names if mapping else scorer.features
+    table = data.load_table(settings, data_uri, features, mapping)
+    print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
+    scaling = Scaling.from_settings(settings)
+    params = {**(mapping.params if mapping else {}), **overrides}
+    result = pipeline.train(scorer, table, params, scaling=scaling)
+    out = out_dir or REPORTS_DIR / scorer.name
+    written = pipeline.write_outputs(result, out)
+    print_table(*report.summary_rows(result.report))
+    calibration = result.report["calibration"]
+    print(
+        f"{result.manifest.model} version {result.manifest.version}, calibrated (Platt "
+        f"a={calibration['a']:.3f}, b={calibration['b']:.3f}); report and charts: "
+        + ", ".join(str(path) for path in written)
+    )
+    if not publish:
+        return 0
+    from training.registry import Gate, Registry
+
+    outcome = Registry.from_settings(settings).publish(
+        result.manifest, result.files, Gate.from_settings(settings)
+    )
+    where = f"s3://{settings.models_bucket}/{outcome.model}/{outcome.version}/"
+    if outcome.promoted:
+        print(f"Published {where} and made it current: {outcome.reason}")
+        return 0
+    print(
+        f"Published {where} but the current version stays {outcome.current or 'unset'}: {outcome.reason}. "
+        f"To serve it anyway: creditscore models promote {outcome.model} {outcome.version}",
+        file=sys.stderr,
+    )
+    return EXIT_GATE_REFUSED
+
+
+def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from training.registry import Registry, auc_of
+
+    registry = Registry.from_settings(settings)
+    rows = [
+        (
+            "*" if info.current else "",
+            model,
+            info.version,
+            f"{auc_of(info.manifest):.4f}" if info.manifest else "-",
+            info.manifest.created_at if info.manifest else "incomplete: no manifest",
+        )
+        for model in registry.models()
+        for info in registry.listing(model)
+    ]
+    if not rows:
+        print(f"No models in s3://{settings.models_bucket}")
+        return 0
+    print_table(["current", "model", "version", "test AUC", "created"], rows)
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
+    from training import report
+    from training.registry import Registry
+
+    registry = Registry.from_settings(settings)
+    current = registry.pointer(args.model)
+    version = args.version or registry.current_version(args.model)
+    manifest, _ = registry.verified_files(args.model, version)
+    plugin = manifest.plugin
+    fields = [
+        ("model", manifest.model),
+        ("version", version + (" (current)" if current and current.version == version else "")),
+        ("created_at", manifest.created_at),
+        ("plugin", f"{plugin.get('module')} from {plugin.get('distribution')} {plugin.get('version')}"),
+        ("code_version", manifest.code_version),
+        ("segment", manifest.segment),
+        ("training data", f"sha256 {manifest.training_data_fingerprint}"),
+        ("features", ", ".join(manifest.features)),
+        ("params", json.dumps(manifest.params, sort_keys=True)),
+    ]
+    for name, value in fields:
+        print(f"{name + ':':<15}{value}")
+    print()
+    print_table(*report.summary_rows({"metrics": manifest.metrics}))
+    print()
+    print_table(["file", "sha256 (verified)"], sorted(manifest.files.items()))
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from training.registry import Registry
+
+    pointer = Registry.from_settings(settings).promote(args.model, args.version)
+    was = pointer.previous[0] if pointer.previous else "none"
+    print(f"{args.model}: current version is {pointer.version} (before: {was})")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from training.registry import Registry
+
+    pointer = Registry.from_settings(settings).rollback(args.model)
+    print(f"{args.model}: rolled back; current version is {pointer.version}")
+    return 0
 
 
 # --- parser ----------------------------------------------------------------------------------------------
@@ -303,6 +455,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path(".demo/data"), metavar="DIR")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=_port, default=4566)
+
+    train = add("train", cmd_train, "Train a scorer, write its report and charts, and optionally publish it.")
+    train.add_argument(
+        "--model", type=_scorer_name, required=True, metavar="NAME", help="an installed scorer"
+    )
+    train.add_argument(
+        "--data", default=None, metavar="URI", help="s3://… or local .parquet/.csv (default: latest snapshot)"
+    )
+    train.add_argument(
+        "--mapping", type=_mapping_file, default=None, metavar="FILE", help="YAML/JSON mapping"
+    )
+    train.add_argument("--params", type=json_object, default={}, metavar="JSON", help="training parameters")
+    train.add_argument("--publish", action="store_true", help="publish to the models bucket, apply the gate")
+    train.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: .demo/reports/NAME/")
+
+    models = sub.add_parser("models", help="Inspect and manage the model registry.")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(
+        name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
+    ) -> argparse.ArgumentParser:
+        command = actions.add_parser(name, help=help_, description=help_)
+        command.set_defaults(handler=handler)
+        return command
+
+    action("list", cmd_models_list, "Every model and its versions; the current one marked *.")
+    show = action("show", cmd_models_show, "A version's manifest and metrics (default: the current one).")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("version", nargs="?", default=None, metavar="VERSION")
+    promote = action("promote", cmd_models_promote, "Make VERSION current; the old one goes on the history.")
+    promote.add_argument("model", metavar="MODEL")
+    promote.add_argument("version", metavar="VERSION")
+    rollback = action("rollback", cmd_models_rollback, "Make the previously current version current again.")
+    rollback.add_argument("model", metavar="MODEL")
     return parser
 
 

@@ -58,6 +58,22 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "LOG_FORMAT", "console", "console (readable, local) or json (one JSON object a line, production)."
     ),
+    Setting("SCORE_TARGET", "700", "Scorecard scaling: the score given at the target odds."),
+    Setting(
+        "SCORE_TARGET_ODDS", "30", "Scorecard scaling: good:bad odds given the target score (30 = PD 3.2 %)."
+    ),
+    Setting("SCORE_PDO", "40", "Scorecard scaling: points to double the odds."),
+    Setting(
+        "GATE_MIN_AUC",
+        "0.6",
+        "Quality gate: a newly published model whose test AUC is below this does not become current "
+        "(it stays published; `creditscore models promote` can still make it current).",
+    ),
+    Setting(
+        "GATE_MAX_AUC_DROP",
+        "0.02",
+        "Quality gate: nor does one whose test AUC is more than this below the current version's.",
+    ),
 )
 
 
@@ -78,6 +94,11 @@ class Settings:
     port: int
     log_level: str
     log_format: str
+    score_target: float
+    score_target_odds: float
+    score_pdo: float
+    gate_min_auc: float
+    gate_max_auc_drop: float
 
     @property
     def prefix(self) -> str:
@@ -148,6 +169,24 @@ def _check_format(var: str, value: str) -> str:
     return value
 
 
+def _check_positive(var: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    _expect(var, value, 0 < number < 1e6, "a positive number")
+    return number
+
+
+def _check_share(var: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    _expect(var, value, 0 <= number <= 1, "a number from 0 to 1")
+    return number
+
+
 _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "PROJECT": _check_name_part,
     "ENV": _check_name_part,
@@ -162,6 +201,11 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "PORT": _check_port,
     "LOG_LEVEL": _check_level,
     "LOG_FORMAT": _check_format,
+    "SCORE_TARGET": _check_positive,
+    "SCORE_TARGET_ODDS": _check_positive,
+    "SCORE_PDO": _check_positive,
+    "GATE_MIN_AUC": _check_share,
+    "GATE_MAX_AUC_DROP": _check_share,
 }
 
 

@@ -13,22 +13,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl import features
+from etl.sources import FORM_FIELDS
 
 IDENTITY_COLUMNS: Final = ("national_id", "full_name", "email", "phone_number")
-_FORM_COLUMNS: Final = (
-    "income",
-    "savings",
-    "debt",
-    "has_dependents",
-    "has_mortgage",
-    "has_savings_account",
-    "has_credit_card",
-)
 
 
 def _application_batches(batches: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
     for batch in batches:
-        derived = features.application_features({c: batch[c].to_numpy() for c in _FORM_COLUMNS})
+        derived = features.application_features({c: batch[c].to_numpy() for c in FORM_FIELDS})
         yield pd.DataFrame({"national_id": batch["national_id"], **derived})
 
 
@@ -38,7 +30,7 @@ def application(customers: DataFrame) -> DataFrame:
         [T.StructField("national_id", T.StringType())]
         + [T.StructField(name, T.DoubleType()) for name in features.names(features.APPLICATION)]
     )
-    return customers.select("national_id", *_FORM_COLUMNS).mapInPandas(_application_batches, schema)
+    return customers.select("national_id", *FORM_FIELDS).mapInPandas(_application_batches, schema)
 
 
 def _share(part: SparkColumn, whole: SparkColumn) -> SparkColumn:

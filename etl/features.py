@@ -17,6 +17,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from etl.sources import FORM_FIELDS
+
 APPLICATION: Final = "application"
 TRADITIONAL: Final = "traditional_features"
 TRANSACTION: Final = "transaction_features"
@@ -104,10 +106,7 @@ def application_features(form: Mapping[str, npt.ArrayLike]) -> dict[str, FloatAr
     income = np.asarray(form["income"], dtype=np.float64)
     savings = np.asarray(form["savings"], dtype=np.float64)
     debt = np.asarray(form["debt"], dtype=np.float64)
-    flags = {
-        name: np.asarray(form[name], dtype=np.float64)
-        for name in ("has_dependents", "has_mortgage", "has_savings_account", "has_credit_card")
-    }
+    flags = {name: np.asarray(form[name], dtype=np.float64) for name in FORM_FIELDS[3:]}
     return {
         "income": income,
         "savings": savings,

@@ -122,7 +122,7 @@ def _part_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     )
 
 
-def _read_parts(s3: Any, bucket: str, prefix: str, pool: ThreadPoolExecutor) -> pa.Table:
+def read_parts(s3: Any, bucket: str, prefix: str, pool: ThreadPoolExecutor) -> pa.Table:
     keys = _part_keys(s3, bucket, prefix)
     if not keys:
         raise LoadError(f"no such snapshot: no parquet parts under s3://{bucket}/{prefix}")
@@ -233,9 +233,9 @@ def read_snapshot(s3: Any, bucket: str, snapshot: str, pool: ThreadPoolExecutor)
     if not _SNAPSHOT_RE.match(snapshot):
         raise LoadError(f"snapshot id {snapshot!r} is malformed: expected an id such as 2026-11-27")
     features = _validated_features(
-        _read_parts(s3, bucket, features_prefix(snapshot), pool), f"features of snapshot {snapshot}"
+        read_parts(s3, bucket, features_prefix(snapshot), pool), f"features of snapshot {snapshot}"
     )
-    identity = _aligned_identity(features, _read_parts(s3, bucket, identity_prefix(snapshot), pool), snapshot)
+    identity = _aligned_identity(features, read_parts(s3, bucket, identity_prefix(snapshot), pool), snapshot)
     for name in IDENTITY_COLUMNS:
         features = features.append_column(name, identity.column(name))
     return features

@@ -22,6 +22,17 @@ class Source:
         return ",".join(self.columns)
 
 
+# The application form: what an applicant declares (monthly income; savings and debt outstanding).
+FORM_FIELDS: tuple[str, ...] = (
+    "income",
+    "savings",
+    "debt",
+    "has_dependents",
+    "has_mortgage",
+    "has_savings_account",
+    "has_credit_card",
+)
+
 CUSTOMERS = Source(
     name="customers",
     file_name="customers.csv",
@@ -31,14 +42,7 @@ CUSTOMERS = Source(
         "full_name",
         "email",
         "phone_number",
-        # application form (monthly income; savings and debt outstanding)
-        "income",
-        "savings",
-        "debt",
-        "has_dependents",
-        "has_mortgage",
-        "has_savings_account",
-        "has_credit_card",
+        *FORM_FIELDS,
         # bureau-style history
         "age",
         "employment_years",

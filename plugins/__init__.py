@@ -1,0 +1,1 @@
+"""Scorer plugins: the contract (``contract``, ``hookspecs``), discovery (``manager``) and the built-ins."""

@@ -29,7 +29,7 @@ from etl.synthetic import generate
             "unrecognized arguments: --colour",
         ),
         (["ingest", ".", "--ingest-date", "yesterday"], "expected a date as YYYY-MM-DD, got 'yesterday'"),
-        (["local-aws", "--port", "99999"], "must be a port from 1 to 65535"),
+        (["local-aws", "--port", "99999"], "--port: must be from 1 to 65535, got 99999"),
         (["launch"], "invalid choice: 'launch'"),
         ([], "the following arguments are required: COMMAND"),
     ],

@@ -21,8 +21,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from etl import sources
-from etl.sources import CUSTOMERS, SOCIAL, SOURCES, TRANSACTIONS, Source
+from etl import features, sources
+from etl.sources import CUSTOMERS, FORM_FIELDS, SOCIAL, SOURCES, TRANSACTIONS, Source
 from etl.synthetic import DEFAULT_AS_OF, GenerationSummary, generate
 from etl.synthetic import generator as generator_module
 from etl.synthetic.dirty import AMOUNT_COLUMNS, KINDS
@@ -40,34 +40,9 @@ PHONE_PREFIXES = {
     *(f"0{p}" for p in (70, 76, 77, 78, 79, 89, 90, 93, 81, 82, 83, 84, 85, 88, 91, 94)),
     *(f"0{p}" for p in (52, 56, 58, 92, 59, 99)),
 }
-APPLICATION_FIELDS = [
-    "income",
-    "savings",
-    "debt",
-    "has_dependents",
-    "has_mortgage",
-    "has_savings_account",
-    "has_credit_card",
-]
-BUREAU_FIELDS = [
-    "age",
-    "employment_years",
-    "num_past_due_30_59",
-    "num_past_due_60_89",
-    "num_past_due_90_plus",
-    "credit_utilization",
-    "open_credit_lines",
-    "num_credit_inquiries_6m",
-    "months_since_oldest_account",
-]
-SOCIAL_FIELDS = [
-    "account_age_months",
-    "num_connections",
-    "posts_per_month",
-    "share_defaulted_connections",
-    "avg_sentiment",
-    "verified_profile",
-]
+APPLICATION_FIELDS = list(FORM_FIELDS)
+BUREAU_FIELDS = features.names(features.TRADITIONAL)
+SOCIAL_FIELDS = features.names(features.SOCIAL)
 MONEY_FIELDS = ["income", "savings", "debt"]
 
 

@@ -1,0 +1,1 @@
+"""The built-in scorers, registered through the ``creditscore`` entry points like any third-party plugin."""

@@ -1,0 +1,140 @@
+"""SageMaker script mode: ``python -m training.sagemaker`` as a training job's entry point.
+
+Follows the SageMaker training toolkit's conventions, each path overridable by its variable:
+
+- ``SM_CHANNEL_TRAIN`` (``/opt/ml/input/data/train``): the training table, as parquet parts or CSV files;
+  it may also hold the mapping file.
+- ``SM_HPS`` (set by the toolkit, already decoded) or else ``$SM_INPUT_CONFIG_DIR/hyperparameters.json``
+  (``/opt/ml/input/config``), whose values the SageMaker SDK writes as JSON-encoded strings.
+  ``model`` names the scorer (required); ``mapping`` names a mapping file in the channel; ``params`` is a
+  JSON object of training parameters; every other hyperparameter is a training parameter too.
+- ``SM_MODEL_DIR`` (``/opt/ml/model``, uploaded as model.tar.gz): the version's files, ``manifest.json``
+  and ``report.json`` — the registry's layout, ready to publish.
+- ``SM_OUTPUT_DATA_DIR`` (``/opt/ml/output/data``): the charts.
+- ``SM_OUTPUT_DIR`` (``/opt/ml/output``): on failure, ``failure`` holds the reason, which SageMaker shows
+  as the job's FailureReason; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from creditscore.cli import print_table
+from creditscore.config import ConfigError, load_settings
+from creditscore.errors import JobError
+from plugins.artifacts import MANIFEST_FILE
+from plugins.manager import PluginError, scorer
+from plugins.scores import Scaling
+from training import data, pipeline, plots, report
+from training.mapping import load_mapping
+
+HYPERPARAMETERS_FILE: Final = "hyperparameters.json"
+FAILURE_FILE: Final = "failure"
+_RESERVED: Final = frozenset({"model", "mapping", "params"})
+
+
+@dataclass(frozen=True)
+class Paths:
+    channel: Path
+    model_dir: Path
+    config_dir: Path
+    output_data: Path
+    output: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Paths:
+        return cls(
+            channel=Path(env.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")),
+            model_dir=Path(env.get("SM_MODEL_DIR", "/opt/ml/model")),
+            config_dir=Path(env.get("SM_INPUT_CONFIG_DIR", "/opt/ml/input/config")),
+            output_data=Path(env.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
+            output=Path(env.get("SM_OUTPUT_DIR", "/opt/ml/output")),
+        )
+
+
+def _decoded(value: Any) -> Any:
+    """The SDK JSON-encodes each value (``"\\"abc\\""``, ``"25"``); a plain string stays itself."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def hyperparameters(env: Mapping[str, str], config_dir: Path) -> dict[str, Any]:
+    if "SM_HPS" in env:
+        document = json.loads(env["SM_HPS"])
+    else:
+        document = json.loads((config_dir / HYPERPARAMETERS_FILE).read_text())
+    if not isinstance(document, dict):
+        raise JobError("the hyperparameters are not a JSON object")
+    return {str(key): _decoded(value) for key, value in document.items()}
+
+
+def train(paths: Paths, hps: Mapping[str, Any]) -> pipeline.TrainingResult:
+    if not isinstance(hps.get("model"), str):
+        raise JobError("the hyperparameter 'model' must name the scorer to train, e.g. xgboost-new-customer")
+    params = hps.get("params", {})
+    if not isinstance(params, dict):
+        raise JobError(f"the hyperparameter 'params' must be a JSON object, got {params!r}")
+    params = {**params, **{key: value for key, value in hps.items() if key not in _RESERVED}}
+    chosen = scorer(hps["model"])
+    mapping = load_mapping(paths.channel / str(hps["mapping"])) if "mapping" in hps else None
+    settings = load_settings()
+    frame, source = data.read_frame(str(paths.channel), settings, mapping.csv if mapping else {})
+    table = data.table_from_frame(
+        frame, source, mapping.feature_names if mapping else chosen.features, mapping
+    )
+    merged = {**(mapping.params if mapping else {}), **params}
+    # No progress bars: CloudWatch keeps every redraw as a line.
+    return pipeline.train(chosen, table, merged, scaling=Scaling.from_settings(settings), progress=False)
+
+
+def write(paths: Paths, result: pipeline.TrainingResult) -> None:
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in result.files.items():
+        (paths.model_dir / name).write_bytes(content)
+    (paths.model_dir / MANIFEST_FILE).write_bytes(result.manifest.to_json())
+    report.write(paths.model_dir, result.report)
+    paths.output_data.mkdir(parents=True, exist_ok=True)
+    test = result.test
+    plots.write_all(
+        paths.output_data, test.labels, test.pd, test.pd_uncalibrated, result.scaling, result.manifest.model
+    )
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    paths = Paths.from_env(env)
+    hps_file = paths.config_dir / HYPERPARAMETERS_FILE
+    if not (paths.channel.is_dir() and paths.model_dir.is_dir() and ("SM_HPS" in env or hps_file.is_file())):
+        print(
+            f"not a SageMaker training job: expected the train channel {paths.channel}, the model directory "
+            f"{paths.model_dir} and {hps_file} (or SM_HPS); set SM_CHANNEL_TRAIN, SM_MODEL_DIR and "
+            "SM_INPUT_CONFIG_DIR to run it elsewhere",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        result = train(paths, hyperparameters(env, paths.config_dir))
+        write(paths, result)
+    except (JobError, PluginError, ConfigError, ValueError, OSError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        paths.output.mkdir(parents=True, exist_ok=True)
+        (paths.output / FAILURE_FILE).write_text(reason + "\n")
+        print(f"training failed: {reason}", file=sys.stderr)
+        return 1
+    print_table(*report.summary_rows(result.report))
+    print(f"{result.manifest.model} version {result.manifest.version} written to {paths.model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
