@@ -124,16 +124,22 @@ def _record(schema: SourceSchema) -> SparkColumn:
 
 
 def check(raw: DataFrame, schema: SourceSchema, now: datetime) -> DataFrame:
-    """Raw rows with their first problem as ``reason|field`` (null when the row is valid)."""
+    """Each row's first problem as ``reason|field`` (null when valid), its typed values, and for a rejected
+    row its original record. Narrower than the raw strings, so it is cheaper to keep in memory."""
     checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("malformed_record|"))]
     for column in schema.columns:
         for violated, reason in _problems(column, now):
             checks.append(F.when(violated, F.lit(f"{reason}|{column.name}")))
-    return raw.select("*", F.coalesce(*checks).alias(PROBLEM))
+    problem = raw.select("*", F.coalesce(*checks).alias(PROBLEM))
+    return problem.select(
+        PROBLEM,
+        *[_typed(c) for c in schema.columns],
+        F.when(F.col(PROBLEM).isNotNull(), _record(schema)).alias("record"),
+    )
 
 
 def valid_rows(checked: DataFrame, schema: SourceSchema) -> DataFrame:
-    return checked.filter(F.col(PROBLEM).isNull()).select(*[_typed(c) for c in schema.columns])
+    return checked.filter(F.col(PROBLEM).isNull()).select(*[c.name for c in schema.columns])
 
 
 def problem_counts(checked: DataFrame) -> dict[str | None, int]:
@@ -148,7 +154,7 @@ def rejected_rows(checked: DataFrame, schema: SourceSchema) -> DataFrame:
         F.lit(schema.source.name).alias("source"),
         problem.getItem(0).alias("reason"),
         F.when(problem.getItem(1) != "", problem.getItem(1)).alias("field"),
-        _record(schema).alias("record"),
+        F.col("record"),
     )
 
 
