@@ -31,8 +31,9 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, Final
 
 import numpy as np
-import safetensors.torch
 import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 from torch import nn
 
 from etl.features import FEATURES, TRADITIONAL, TRANSACTION, names
@@ -238,7 +239,7 @@ class PyTorchTraditional(Scorer):
             "params": {key: merged[key] for key in sorted(merged) if key != "log_features"},
         }
         return {
-            WEIGHTS_FILE: safetensors.torch.save(best_state),
+            WEIGHTS_FILE: save_tensors(best_state),
             CONFIG_FILE: json.dumps(config, indent=2).encode(),
         }
 
@@ -255,7 +256,8 @@ class PyTorchTraditional(Scorer):
             config["mean"],
             config["std"],
         )
-        network.load_state_dict(safetensors.torch.load(files[WEIGHTS_FILE]), strict=True)
+        # safetensors holds tensors only: reading it runs no code (unlike a pickled state dict).
+        network.load_state_dict(load_tensors(files[WEIGHTS_FILE]), strict=True)
         network.eval()
         network.requires_grad_(False)
         return TorchModel(network)
