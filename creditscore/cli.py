@@ -408,6 +408,14 @@ def cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
 # --- parser ----------------------------------------------------------------------------------------------
 
 
+def _command(
+    subparsers: Any, name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
+) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = subparsers.add_parser(name, help=help_, description=help_)
+    command.set_defaults(handler=handler)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditscore", description="Credit-scoring platform jobs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -415,9 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(
         name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
     ) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_, description=help_)
-        command.set_defaults(handler=handler)
-        return command
+        return _command(sub, name, handler, help_)
 
     local = add("local-aws", cmd_local_aws, "Run the local AWS endpoint (moto) with the buckets and tables.")
     local.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -476,9 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     def action(
         name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
     ) -> argparse.ArgumentParser:
-        command = actions.add_parser(name, help=help_, description=help_)
-        command.set_defaults(handler=handler)
-        return command
+        return _command(actions, name, handler, help_)
 
     action("list", cmd_models_list, "Every model and its versions; the current one marked *.")
     show = action("show", cmd_models_show, "A version's manifest and metrics (default: the current one).")

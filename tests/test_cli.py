@@ -32,6 +32,13 @@ from etl.synthetic import generate
         (["local-aws", "--port", "99999"], "--port: must be from 1 to 65535, got 99999"),
         (["launch"], "invalid choice: 'launch'"),
         ([], "the following arguments are required: COMMAND"),
+        (["train", "--model", "no-such-model"], "no scorer named 'no-such-model'; installed: "),
+        (["train", "--model", "xgboost-new-customer", "--params", "{depth: 3}"], "--params: not valid JSON"),
+        (["train", "--model", "xgboost-new-customer", "--params", "[3]"], "expected a JSON object"),
+        (["train", "--model", "xgboost-new-customer", "--mapping", "/no/such.yaml"], "/no/such.yaml"),
+        (["models", "show"], "the following arguments are required: MODEL"),
+        (["models", "promote", "m"], "the following arguments are required: VERSION"),
+        (["models", "retire"], "invalid choice: 'retire'"),
     ],
 )
 def test_bad_command_line_input_exits_2_naming_the_problem(

@@ -522,27 +522,6 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     monkeypatch.setenv("CREDITSCORE_ENV", settings.env)
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["train", "--model", "no-such-model"], "no scorer named 'no-such-model'; installed: "),
-        (["train", "--model", "xgboost-new-customer", "--params", "{depth: 3}"], "--params: not valid JSON"),
-        (["train", "--model", "xgboost-new-customer", "--params", "[3]"], "expected a JSON object"),
-        (["train", "--model", "xgboost-new-customer", "--mapping", "/no/such.yaml"], "/no/such.yaml"),
-        (["models", "show"], "the following arguments are required: MODEL"),
-        (["models", "promote", "m"], "the following arguments are required: VERSION"),
-        (["models", "retire"], "invalid choice: 'retire'"),
-    ],
-)
-def test_bad_training_input_exits_2_naming_it(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert exited.value.code == 2
-    assert message in capsys.readouterr().err
-
-
 def test_a_mapping_naming_a_missing_column_fails_naming_it(
     tmp_path: Path, frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -601,16 +580,17 @@ def test_train_command_writes_the_report_and_prints_the_summary(
 # --- SageMaker script mode -------------------------------------------------------------------------------
 
 
-def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.DataFrame) -> None:
-    channel, model_dir, config, output = (tmp_path / name for name in ("train", "model", "config", "output"))
-    for directory in (channel, model_dir, config, output):
+def _sagemaker_dirs(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """The training channel, model, input-config and output folders of a SageMaker container."""
+    dirs = tuple(tmp_path / name for name in ("train", "model", "config", "output"))
+    for directory in dirs:
         directory.mkdir()
-    snapshot = frame.iloc[:1200]
-    for part, chunk in enumerate(np.array_split(np.arange(len(snapshot)), 2)):
-        snapshot.iloc[chunk].to_parquet(channel / f"part-{part:05d}.parquet", index=False)
-    # As the SageMaker SDK writes them: every value a JSON-encoded string.
-    hyperparameters = {"model": '"xgboost-new-customer"', "num_boost_round": "25", "eta": "0.1"}
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    return dirs[0], dirs[1], dirs[2], dirs[3]
+
+
+def _run_sagemaker(
+    channel: Path, model_dir: Path, config: Path, output: Path
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SM_CHANNEL_TRAIN": str(channel),
@@ -619,7 +599,7 @@ def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.Da
         "SM_OUTPUT_DATA_DIR": str(output / "data"),
         "SM_OUTPUT_DIR": str(output),
     }
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "training.sagemaker"],
         env=env,
         cwd=ROOT,
@@ -627,6 +607,17 @@ def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.Da
         text=True,
         timeout=120,
     )
+
+
+def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.DataFrame) -> None:
+    channel, model_dir, config, output = _sagemaker_dirs(tmp_path)
+    snapshot = frame.iloc[:1200]
+    for part, chunk in enumerate(np.array_split(np.arange(len(snapshot)), 2)):
+        snapshot.iloc[chunk].to_parquet(channel / f"part-{part:05d}.parquet", index=False)
+    # As the SageMaker SDK writes them: every value a JSON-encoded string.
+    hyperparameters = {"model": '"xgboost-new-customer"', "num_boost_round": "25", "eta": "0.1"}
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    done = _run_sagemaker(channel, model_dir, config, output)
     assert done.returncode == 0, done.stderr
     manifest = Manifest.from_json((model_dir / "manifest.json").read_bytes())
     assert manifest.model == "xgboost-new-customer"
@@ -640,25 +631,9 @@ def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.Da
 
 
 def test_sagemaker_entry_point_explains_a_failure_in_the_failure_file(tmp_path: Path) -> None:
-    channel, model_dir, config, output = (tmp_path / name for name in ("train", "model", "config", "output"))
-    for directory in (channel, model_dir, config, output):
-        directory.mkdir()
+    channel, model_dir, config, output = _sagemaker_dirs(tmp_path)
     (config / "hyperparameters.json").write_text(json.dumps({"max_depth": "3"}))
-    env = {
-        **os.environ,
-        "SM_CHANNEL_TRAIN": str(channel),
-        "SM_MODEL_DIR": str(model_dir),
-        "SM_INPUT_CONFIG_DIR": str(config),
-        "SM_OUTPUT_DIR": str(output),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "training.sagemaker"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_sagemaker(channel, model_dir, config, output)
     assert done.returncode == 1
     assert "the hyperparameter 'model' must name the scorer" in (output / "failure").read_text()
     assert not list(model_dir.iterdir())
