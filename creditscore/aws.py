@@ -6,6 +6,7 @@ tests, and mirrors the same keys and indexes so code behaves the same against bo
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Final
 
 import boto3
@@ -20,6 +21,9 @@ _LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_ke
 EMAIL_INDEX: Final = "email-index"
 PHONE_INDEX: Final = "phone_number-index"
 HISTORY_SORT_KEY: Final = "scored_at_request_id"
+# Above 2**53 a float's integer digits are binary noise (1e23 -> 99999999999999991611392) and may exceed
+# DynamoDB's 38 digits, so those values keep their shortest repr instead.
+_EXACT_INT_LIMIT: Final = 2.0**53
 
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
@@ -35,6 +39,15 @@ def client(service: str, settings: Settings) -> Any:
     """A synchronous client for the CLI jobs (the service uses aioboto3 with the same kwargs)."""
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
     return boto3.client(service, config=config, **client_kwargs(settings))
+
+
+def to_decimal(value: float | int) -> Decimal:
+    """DynamoDB's number for a feature value: exact for integers, the shortest repr for other floats."""
+    if isinstance(value, int):
+        return Decimal(value)
+    if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
+        return Decimal(int(value))
+    return Decimal(repr(value))
 
 
 def table_definitions(settings: Settings) -> list[dict[str, Any]]:

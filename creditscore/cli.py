@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import signal
 import sys
 import time
@@ -23,13 +24,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tqdm import tqdm
 
 from creditscore import aws
-from creditscore.config import ConfigError, Settings, load_settings
+from creditscore.config import SCOPES, ConfigError, Settings, load_settings
 from creditscore.errors import JobError
-from creditscore.local_aws import LocalAws
+from creditscore.local_aws import ChildServer, LocalAws
 from creditscore.logs import configure_logging
 from etl import ingest as ingest_mod
 from etl.sources import GENERATION_FILE
 from etl.synthetic import DEFAULT_AS_OF, generate
+from server.auth import new_key
 
 if TYPE_CHECKING:
     from training.mapping import ColumnMapping
@@ -37,6 +39,20 @@ if TYPE_CHECKING:
 DEMO_MONTHS = 12
 DEMO_DIRTY_SHARE = 0.01
 DEMO_MODELS = ("xgboost-new-customer", "pytorch-traditional", "extratrees-social")
+DEMO_STEPS = 7
+DEMO_APPLICANT = {
+    "full_name": "Nguyen Van An",
+    "national_id": "001234567890",
+    "email": "an.nguyen@example.com",
+    "phone_number": "0912345678",
+    "income": 25_000_000,
+    "savings": 40_000_000,
+    "debt": 10_000_000,
+    "cat_dependents": "Yes",
+    "cat_mortgage": "No",
+    "cat_savings_account": "Yes",
+    "cat_credit_card": "No",
+}
 # Distinct from 1 (failed) so a retraining schedule can tell "published, not promoted" from a crash.
 EXIT_GATE_REFUSED = 3
 REPORTS_DIR = Path(".demo/reports")
@@ -62,6 +78,7 @@ def _bounded(
 
 _positive_int = _bounded(int, 1, None, "a whole number")
 _port = _bounded(int, 1, 65535, "a port number")
+_worker_count = _bounded(int, 1, 256, "a whole number of worker processes")
 _months = _bounded(int, 1, 24, "a whole number of months")
 _share = _bounded(float, 0.0, 0.5, "a number from 0 to 0.5")
 
@@ -125,15 +142,19 @@ def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def _wait_until_interrupted(server: LocalAws) -> int:
+def _wait_until_interrupted(*servers: ChildServer) -> int:
+    """Until Ctrl-C / SIGTERM (0), or until one of ``servers`` exits by itself (1)."""
     print("Press Ctrl-C to stop.", flush=True)
     try:
-        code = server.process.wait()
+        while True:
+            for server in servers:
+                if (code := server.process.poll()) is not None:
+                    print(f"The {server.what} exited unexpectedly with code {code}.", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nStopping the local AWS endpoint.", flush=True)
+        print(f"\nStopping the {' and the '.join(s.what for s in reversed(servers))}.", flush=True)
         return 0
-    print(f"The local AWS endpoint exited unexpectedly with code {code}.", file=sys.stderr)
-    return 1
 
 
 def _bootstrap_and_report(settings: Settings) -> None:
@@ -256,33 +277,94 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     with LocalAws(args.host, args.port, log_path=args.data_dir.parent / "moto.log") as server:
         settings = _local_settings(settings, server)
-        print(f"[1/6] Local AWS endpoint (moto) on {server.endpoint_url}")
+        print(f"[1/{DEMO_STEPS}] Local AWS endpoint (moto) on {server.endpoint_url}")
         _bootstrap_and_report(settings)
         if _reusable_data(args.data_dir, args.customers, args.seed):
-            print(f"[2/6] Reusing the data already generated in {args.data_dir} (same arguments)")
+            print(f"[2/{DEMO_STEPS}] Reusing the data already generated in {args.data_dir} (same arguments)")
         else:
-            print(f"[2/6] Generating {args.customers:,} customers (seed {args.seed}) into {args.data_dir}")
+            what = f"{args.customers:,} customers (seed {args.seed})"
+            print(f"[2/{DEMO_STEPS}] Generating {what} into {args.data_dir}")
             _generate(args.data_dir, args.customers, args.seed, DEMO_MONTHS, DEMO_DIRTY_SHARE, DEFAULT_AS_OF)
         ingest_date = datetime.now(UTC).date()
-        print(f"[3/6] Ingesting into s3://{settings.raw_bucket}")
+        print(f"[3/{DEMO_STEPS}] Ingesting into s3://{settings.raw_bucket}")
         if code := _ingest_directory(args.data_dir, settings, ingest_date):
             return code
         _list_bucket(settings, settings.raw_bucket)
-        print(f"\n[4/6] ETL (Spark, local mode) into s3://{settings.cleaned_bucket}")
+        print(f"\n[4/{DEMO_STEPS}] ETL (Spark, local mode) into s3://{settings.cleaned_bucket}")
         etl_report = run_local(settings, ingest_date, snapshot=None)
         print(report.to_table(etl_report))
-        print(f"\n[5/6] Loading customers into DynamoDB table {settings.customers_table}")
+        print(f"\n[5/{DEMO_STEPS}] Loading customers into DynamoDB table {settings.customers_table}")
         loaded = load_customers(settings, etl_report.snapshot)
         print(f"Loaded {loaded.items_written:,} customers in {loaded.seconds:.1f}s")
         for n, model in enumerate(DEMO_MODELS, start=1):
-            print(f"\n[6/6] Training and publishing {model} ({n} of {len(DEMO_MODELS)})")
+            print(f"\n[6/{DEMO_STEPS}] Training and publishing {model} ({n} of {len(DEMO_MODELS)})")
             if code := _train(settings, model, None, None, {}, publish=True, out_dir=None):
                 return code
-        print(
-            f"\nReady in {time.monotonic() - started:.0f}s. The endpoint stays up: "
-            f"export CREDITSCORE_AWS_ENDPOINT_URL={server.endpoint_url} to use it from another shell."
-        )
-        return _wait_until_interrupted(server)
+        print(f"\n[7/{DEMO_STEPS}] Starting the scoring service on http://{args.api_host}:{args.api_port}")
+        key, entry = new_key(SCOPES)
+        with _service(settings, args.api_host, args.api_port, entry, args.data_dir.parent) as service:
+            print(f"Ready in {time.monotonic() - started:.0f}s.")
+            _print_try_it(settings, f"http://{args.api_host}:{args.api_port}", key, server.endpoint_url)
+            return _wait_until_interrupted(server, service)
+
+
+def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: Path) -> ChildServer:
+    """``creditscore serve`` against the demo's endpoint, as a child that dies with the demo (not started)."""
+    env = {
+        **os.environ,
+        "CREDITSCORE_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        "CREDITSCORE_API_KEYS": api_keys,
+    }
+    command = [sys.executable, "-m", "creditscore.cli", "serve", "--host", host, "--port", str(port)]
+    service = ChildServer(
+        "scoring service", command, f"http://{host}:{port}/ready", work_dir / "service.log", env
+    )
+    # Each worker loads the three models before it answers.
+    service.start(timeout=180)
+    return service
+
+
+def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> None:
+    found = aws.client("dynamodb", settings).scan(TableName=settings.customers_table, Limit=1)["Items"]
+    national_id = found[0]["national_id"]["S"] if found else "001234567890"
+    new = json.dumps(DEMO_APPLICANT)
+    print(
+        f"""
+API key for this demo (score and admin scopes; shown once, not stored):
+  export API_KEY={key}
+
+Score a new applicant:
+  curl -s {base}/api/v1/predict-new-customer -H "X-API-Key: $API_KEY" \\
+    -H 'Content-Type: application/json' -d '{new}'
+
+Score an existing customer (one of the {settings.customers_table} items):
+  curl -s {base}/api/v1/predict-existing-customer -H "X-API-Key: $API_KEY" \\
+    -H 'Content-Type: application/json' -d '{{"national_id": "{national_id}"}}'
+
+Also: {base}/ready, {base}/metrics, {base}/api/v1/openapi.json; service log in .demo/service.log.
+Other shells reach the local AWS endpoint with: export CREDITSCORE_AWS_ENDPOINT_URL={endpoint}
+"""
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here, not at the top: the runner must set Prometheus' multiprocess directory before
+    # anything imports prometheus_client.
+    from server.runner import serve, worker_count
+
+    workers = worker_count(settings, args.workers)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"Serving on http://{host}:{port} with {workers} worker(s); SIGTERM or Ctrl-C stops.")
+    serve(settings, host, port, workers)
+    return 0
+
+
+def cmd_apikey_new(args: argparse.Namespace, _settings: Settings) -> int:
+    key, entry = new_key(args.scope)
+    print(f"API key (shown once; give it to the client):\n  {key}")
+    print(f"Its CREDITSCORE_API_KEYS entry (comma-separated with any others):\n  {entry}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -459,8 +541,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=_positive_int, default=20_000, metavar="N")
     demo.add_argument("--seed", type=int, default=42, metavar="S")
     demo.add_argument("--data-dir", type=Path, default=Path(".demo/data"), metavar="DIR")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=_port, default=4566)
+    demo.add_argument("--host", default="127.0.0.1", help="local AWS endpoint's address")
+    demo.add_argument("--port", type=_port, default=4566, help="local AWS endpoint's port")
+    demo.add_argument("--api-host", default="127.0.0.1", help="scoring service's address")
+    demo.add_argument("--api-port", type=_port, default=8080, help="scoring service's port")
+
+    serve = add("serve", cmd_serve, "Run the scoring service (gunicorn master over aiohttp workers).")
+    serve.add_argument("--host", default=None, help="address to bind (default: CREDITSCORE_HOST)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: CREDITSCORE_PORT)")
+    serve.add_argument(
+        "--workers", type=_worker_count, default=None, help="worker processes (default: CREDITSCORE_WORKERS)"
+    )
+
+    apikey = sub.add_parser("apikey", help="Make API keys for the scoring service.")
+    apikey_actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new = _command(
+        apikey_actions, "new", cmd_apikey_new, "Print a fresh API key and its configuration entry."
+    )
+    new.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        required=True,
+        help="a scope the key grants; repeat for several",
+    )
 
     train = add("train", cmd_train, "Train a scorer, write its report and charts, and optionally publish it.")
     train.add_argument(

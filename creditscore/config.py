@@ -22,6 +22,20 @@ _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _TABLE_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _NAME_PART_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_MODEL_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_TRUE: Final = ("1", "true", "yes", "on")
+_FALSE: Final = ("0", "false", "no", "off")
+#: What an API key may be allowed to do: score customers, and administer the service (model reloads).
+SCOPES: Final = ("score", "admin")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One accepted API key: the sha256 of the key (the key itself is never configured) and its scopes."""
+
+    sha256: str
+    scopes: frozenset[str]
 
 
 class ConfigError(ValueError):
@@ -74,6 +88,48 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "0.02",
         "Quality gate: nor does one whose test AUC is more than this below the current version's.",
     ),
+    Setting("WORKERS", "0", "Service worker processes; 0 = one per CPU core."),
+    Setting(
+        "API_KEYS",
+        "",
+        "Accepted API keys, comma-separated `sha256hex:scope[+scope]` entries (scopes: "
+        + ", ".join(SCOPES)
+        + "); `creditscore apikey new` prints a key and its entry. Empty: every protected route refuses.",
+    ),
+    Setting("METRICS_PUBLIC", "true", "true: `/metrics` needs no key; false: it needs the admin scope."),
+    Setting("NEW_CUSTOMER_MODEL", "xgboost-new-customer", "The model that scores new applicants."),
+    Setting(
+        "EXISTING_CUSTOMER_MODELS",
+        "pytorch-traditional:0.5,extratrees-social:0.5",
+        "The models that score existing customers, `name:weight` comma-separated; scores average by weight.",
+    ),
+    Setting(
+        "ALLOW_DEGRADED",
+        "false",
+        "true: an existing customer is scored by the models that can when one cannot, and the answer names "
+        "the missing one; false: 503.",
+    ),
+    Setting("MODEL_POLL_SECONDS", "30", "How often each model's current-version pointer is checked."),
+    Setting("INFERENCE_THREADS", "1", "Inference threads per worker process (framework threads stay at 1)."),
+    Setting(
+        "MAX_BATCH_ROWS",
+        "256",
+        "Concurrent requests are grouped into one model call of at most this many rows; 1 = no grouping.",
+    ),
+    Setting("MAX_BODY_BYTES", "2097152", "Largest request body accepted (413 above)."),
+    Setting(
+        "DYNAMODB_MAX_CONNECTIONS", "64", "DynamoDB connection pool per worker (the concurrency it serves)."
+    ),
+    Setting("DYNAMODB_TIMEOUT_SECONDS", "3", "DynamoDB read timeout per attempt (connect: a third of it)."),
+    Setting("DYNAMODB_MAX_ATTEMPTS", "3", "DynamoDB attempts per call, with botocore's standard retry mode."),
+    Setting(
+        "SHUTDOWN_SECONDS", "30", "On SIGTERM, how long in-flight requests may take before workers stop."
+    ),
+    Setting(
+        "METRICS_DIR",
+        "",
+        "Prometheus multiprocess directory, wiped when the service starts; empty: a fresh temporary one.",
+    ),
 )
 
 
@@ -99,10 +155,30 @@ class Settings:
     score_pdo: float
     gate_min_auc: float
     gate_max_auc_drop: float
+    workers: int
+    api_keys: tuple[ApiKey, ...]
+    metrics_public: bool
+    new_customer_model: str
+    existing_customer_models: tuple[tuple[str, float], ...]
+    allow_degraded: bool
+    model_poll_seconds: float
+    inference_threads: int
+    max_batch_rows: int
+    max_body_bytes: int
+    dynamodb_max_connections: int
+    dynamodb_timeout_seconds: float
+    dynamodb_max_attempts: int
+    shutdown_seconds: float
+    metrics_dir: str
 
     @property
     def prefix(self) -> str:
         return f"{self.project}-{self.env}"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model the service loads: the new-customer one, then the existing-customer ones."""
+        return (self.new_customer_model, *(name for name, _ in self.existing_customer_models))
 
     @property
     def buckets(self) -> tuple[str, str, str]:
@@ -187,6 +263,65 @@ def _check_share(var: str, value: str) -> float:
     return number
 
 
+def _check_int(low: int, high: int) -> Callable[[str, str], int]:
+    def check(var: str, value: str) -> int:
+        ok = value.isdigit() and low <= int(value) <= high
+        _expect(var, value, ok, f"an integer from {low} to {high}")
+        return int(value)
+
+    return check
+
+
+def _check_seconds(var: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    _expect(var, value, 0.01 <= number <= 86400, "a number of seconds from 0.01 to 86400")
+    return number
+
+
+def _check_bool(var: str, value: str) -> bool:
+    _expect(var, value, value.lower() in _TRUE + _FALSE, "true or false")
+    return value.lower() in _TRUE
+
+
+def _check_model(var: str, value: str) -> str:
+    _expect(var, value, bool(_MODEL_RE.match(value)), "a model name: lowercase letters, digits and '-'")
+    return value
+
+
+def _check_weighted_models(var: str, value: str) -> tuple[tuple[str, float], ...]:
+    expected = "comma-separated name:weight entries with distinct names and positive weights"
+    entries = []
+    for entry in value.split(","):
+        name, _, weight = entry.strip().partition(":")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = float("nan")
+        _expect(var, value, bool(_MODEL_RE.match(name)) and 0 < number < 1e6, expected)
+        entries.append((name, number))
+    _expect(var, value, len({name for name, _ in entries}) == len(entries), expected)
+    return tuple(entries)
+
+
+def _check_api_keys(var: str, value: str) -> tuple[ApiKey, ...]:
+    expected = "comma-separated sha256hex:scope[+scope] entries, scopes from " + ", ".join(SCOPES)
+    keys = []
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        digest, _, scopes = entry.partition(":")
+        names = frozenset(scopes.split("+"))
+        _expect(var, "<hidden>", bool(_SHA256_RE.match(digest)) and names <= set(SCOPES), expected)
+        keys.append(ApiKey(digest, names))
+    return tuple(keys)
+
+
+def _check_directory(var: str, value: str) -> str:
+    _expect(var, value, value == "" or value.startswith("/"), "an absolute directory path, or empty")
+    return value
+
+
 _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "PROJECT": _check_name_part,
     "ENV": _check_name_part,
@@ -206,6 +341,21 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "SCORE_PDO": _check_positive,
     "GATE_MIN_AUC": _check_share,
     "GATE_MAX_AUC_DROP": _check_share,
+    "WORKERS": _check_int(0, 256),
+    "API_KEYS": _check_api_keys,
+    "METRICS_PUBLIC": _check_bool,
+    "NEW_CUSTOMER_MODEL": _check_model,
+    "EXISTING_CUSTOMER_MODELS": _check_weighted_models,
+    "ALLOW_DEGRADED": _check_bool,
+    "MODEL_POLL_SECONDS": _check_seconds,
+    "INFERENCE_THREADS": _check_int(1, 64),
+    "MAX_BATCH_ROWS": _check_int(1, 10_000),
+    "MAX_BODY_BYTES": _check_int(1024, 1 << 30),
+    "DYNAMODB_MAX_CONNECTIONS": _check_int(1, 10_000),
+    "DYNAMODB_TIMEOUT_SECONDS": _check_seconds,
+    "DYNAMODB_MAX_ATTEMPTS": _check_int(1, 20),
+    "SHUTDOWN_SECONDS": _check_seconds,
+    "METRICS_DIR": _check_directory,
 }
 
 

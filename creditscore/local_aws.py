@@ -1,7 +1,8 @@
 """The embedded local AWS endpoint: moto's server as a child process speaking the real S3/DynamoDB protocols.
 
 Used by ``creditscore local-aws``, by ``make demo`` and by the test suite's session fixture, so the code
-under test always talks HTTP to a real server, exactly as it talks to AWS.
+under test always talks HTTP to a real server, exactly as it talks to AWS. :class:`ChildServer` also runs
+the demo's scoring service.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Final, Self
 
 from creditscore.errors import JobError
 
@@ -24,7 +25,7 @@ _PR_SET_PDEATHSIG: Final = 1
 
 
 class LocalAwsError(JobError):
-    """The local endpoint could not be started or stopped cleanly."""
+    """A local server (the AWS endpoint, the demo's service) could not be started or stopped cleanly."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,69 +35,80 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _die_with_parent() -> None:
-    # Linux only: the kernel sends SIGTERM to moto if we die without cleaning up (even by SIGKILL),
+    # Linux only: the kernel sends SIGTERM to the child if we die without cleaning up (even by SIGKILL),
     # so an interrupted demo or test run never leaves an orphan server holding the port.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class LocalAws:
-    """A moto server on ``host:port``; use as a context manager or call :meth:`start` / :meth:`stop`."""
+class ChildServer:
+    """A server run as a child process until :meth:`stop`, ready once ``probe_url`` answers 200.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566, log_path: Path | None = None) -> None:
-        self.host = host
-        self.port = port
+    Use as a context manager or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        command: list[str],
+        probe_url: str,
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        #: What the server is, for messages.
+        self.what = what
+        self.command = command
+        self.probe_url = probe_url
         self.log_path = log_path
+        self.env = env
+        self.start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
-    def endpoint_url(self) -> str:
-        # A server bound to every interface is still reached through loopback from this machine.
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
-
-    @property
     def process(self) -> subprocess.Popen[bytes]:
         if self._process is None:
-            raise LocalAwsError("the local AWS endpoint is not running")
+            raise LocalAwsError(f"the {self.what} is not running")
         return self._process
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         try:
-            # The dashboard page is static; data.json would serialise every stored object.
-            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(self.probe_url, timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def start(self, timeout: float = 30.0) -> None:
-        if self._answers():
-            raise LocalAwsError(f"something already answers on {self.endpoint_url}; stop it or pick --port")
+    def start(self, timeout: float | None = None) -> None:
+        timeout = self.start_timeout if timeout is None else timeout
+        if self.answers():
+            raise LocalAwsError(
+                f"something already answers on {self.probe_url}; stop it or pick another port"
+            )
         self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            self.command,
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            env=self.env,
         )
         deadline = time.monotonic() + timeout
-        while not self._answers():
+        while not self.answers():
             if self._process.poll() is not None:
                 self._close_log()
                 raise LocalAwsError(
-                    f"moto server exited with code {self._process.returncode} while starting on "
-                    f"{self.endpoint_url} (is the port in use?)"
+                    f"the {self.what} exited with code {self._process.returncode} while starting "
+                    f"(is the port in use?{f' see {self.log_path}' if self.log_path else ''})"
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise LocalAwsError(
-                    f"moto server did not answer on {self.endpoint_url} within {timeout:.0f}s"
-                )
+                raise LocalAwsError(f"the {self.what} did not answer {self.probe_url} within {timeout:.0f}s")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.terminate()
@@ -112,7 +124,7 @@ class LocalAws:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> LocalAws:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -120,3 +132,20 @@ class LocalAws:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class LocalAws(ChildServer):
+    """moto's server on ``host:port`` (DynamoDB calls serialised, see :mod:`creditscore.moto_server`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, log_path: Path | None = None) -> None:
+        self.host = host
+        self.port = port
+        command = [sys.executable, "-m", "creditscore.moto_server", "-H", host, "-p", str(port)]
+        # The dashboard page is static; data.json would serialise every stored object.
+        super().__init__("local AWS endpoint", command, f"{self.endpoint_url}/moto-api/", log_path)
+
+    @property
+    def endpoint_url(self) -> str:
+        # A server bound to every interface is still reached through loopback from this machine.
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
@@ -61,9 +60,6 @@ _DATE_RE: Final = r"^\d{4}-\d{2}-\d{2}$"
 # DynamoDB numbers hold magnitudes from 1e-130 up to (not including) 1e126.
 _MIN_MAGNITUDE: Final = 1e-130
 _MAX_MAGNITUDE: Final = 1e126
-# Above 2**53 a float's integer digits are binary noise (1e23 -> 99999999999999991611392) and may exceed
-# DynamoDB's 38 digits, so those values keep their shortest repr instead.
-_EXACT_INT_LIMIT: Final = 2.0**53
 # A stateless serializer whose Decimal context rejects anything DynamoDB would (inexact, out of range).
 _SERIALIZER: Final = TypeSerializer()
 
@@ -241,18 +237,9 @@ def read_snapshot(s3: Any, bucket: str, snapshot: str, pool: ThreadPoolExecutor)
     return features
 
 
-def to_decimal(value: float | int) -> Decimal:
-    """DynamoDB's number for a feature value: exact for integers, the shortest repr for other floats."""
-    if isinstance(value, int):
-        return Decimal(value)
-    if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
-        return Decimal(int(value))
-    return Decimal(repr(value))
-
-
 def _put_requests(rows: pa.Table, snapshot: str, loaded_at: str) -> list[WriteRequest]:
     data = rows.to_pydict()
-    numbers = {name: [to_decimal(value) for value in data[name]] for name in FEATURE_NAMES}
+    numbers = {name: [aws.to_decimal(value) for value in data[name]] for name in FEATURE_NAMES}
     requests: list[WriteRequest] = []
     for row, national_id in enumerate(data["national_id"]):
         item: dict[str, Any] = {

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+import tempfile
 from collections.abc import Iterator
+
+# prometheus_client chooses multiprocess storage at import, so the directory is set before anything imports
+# it: the tests exercise the same multiprocess path as the served workers.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="creditscore-test-metrics-")
 
 import pytest
 from pyspark.sql import SparkSession
@@ -12,6 +18,7 @@ from creditscore import aws
 from creditscore.config import Settings, load_settings
 from creditscore.local_aws import LocalAws, free_port
 from etl.spark import local_session
+from tests.factories import customers, publish_builtins
 
 _env_names = itertools.count()
 
@@ -22,9 +29,15 @@ def moto_endpoint() -> Iterator[str]:
         yield server.endpoint_url
 
 
-def settings_for(endpoint: str, env: str) -> Settings:
+def settings_for(endpoint: str, env: str, **overrides: str) -> Settings:
+    """Settings named ``cs-{env}-*`` on ``endpoint``; ``overrides`` are other variables without the prefix."""
     return load_settings(
-        {"CREDITSCORE_AWS_ENDPOINT_URL": endpoint, "CREDITSCORE_ENV": env, "CREDITSCORE_PROJECT": "cs"}
+        {
+            "CREDITSCORE_AWS_ENDPOINT_URL": endpoint,
+            "CREDITSCORE_ENV": env,
+            "CREDITSCORE_PROJECT": "cs",
+            **{f"CREDITSCORE_{name.upper()}": value for name, value in overrides.items()},
+        }
     )
 
 
@@ -42,3 +55,24 @@ def spark() -> Iterator[SparkSession]:
     session = local_session("creditscore-tests", driver_memory="2g")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def published_models(moto_endpoint: str) -> Settings:
+    """A models bucket holding the three built-in models, trained small, each current (once per session)."""
+    result = settings_for(moto_endpoint, "models")
+    aws.bootstrap(result)
+    publish_builtins(result, customers(3000, seed=5))
+    return result
+
+
+@pytest.fixture
+def service_settings(published_models: Settings) -> Settings:
+    """Fresh tables of their own (``cs-tN-*``) and the shared models bucket with the published models."""
+    result = settings_for(
+        published_models.aws_endpoint_url or "",
+        f"t{next(_env_names)}",
+        models_bucket=published_models.models_bucket,
+    )
+    aws.bootstrap(result)
+    return result

@@ -25,7 +25,6 @@ from etl.load_customers import (
     latest_snapshot,
     load_customers,
     put_with_retries,
-    to_decimal,
 )
 
 SNAPSHOT = "2026-11-27"
@@ -295,4 +294,4 @@ def test_retries_stop_at_the_limit() -> None:
     [(0.1, "0.1"), (2.0, "2"), (-0.0, "0"), (7, "7"), (1e23, "1E+23"), (1 / 3, "0.3333333333333333")],
 )
 def test_numbers_take_their_shortest_exact_decimal_form(value: float, expected: str) -> None:
-    assert str(to_decimal(value)) == expected
+    assert str(aws.to_decimal(value)) == expected

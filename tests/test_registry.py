@@ -15,7 +15,8 @@ from creditscore.config import Settings
 from plugins.artifacts import MANIFEST_FILE, ArtifactError, Pointer, pointer_key, version_prefix
 from plugins.calibration import CALIBRATION_FILE
 from plugins.contract import Scorer
-from tests.test_training import MODEL_FILE, LogisticScorer, customers, put_snapshot, table_of, use_settings
+from tests.factories import customers
+from tests.test_training import MODEL_FILE, LogisticScorer, put_snapshot, table_of, use_settings
 from training import pipeline
 from training.registry import Gate, Registry, RegistryError, auc_of
 

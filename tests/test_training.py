@@ -23,7 +23,7 @@ from matplotlib.image import imread
 from creditscore import aws
 from creditscore.cli import main
 from creditscore.config import Settings
-from etl.features import APPLICATION, FEATURES, LABEL, TRADITIONAL
+from etl.features import APPLICATION, LABEL, TRADITIONAL
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
@@ -37,6 +37,7 @@ from plugins.calibration import CALIBRATION_FILE, Calibration, CalibrationError,
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.manager import installed
 from plugins.scores import BAND_NAMES, BANDS, Scaling, band
+from tests.factories import customers
 from training import data, pipeline
 from training.data import DataError, TrainingTable
 from training.mapping import MappingError, load_mapping, parse_mapping
@@ -142,33 +143,6 @@ class OtherScorer(LogisticScorer):
 
 
 # --- data ------------------------------------------------------------------------------------------------
-
-
-def customers(rows: int, seed: int = 7) -> pd.DataFrame:
-    """A cleaned-snapshot-like table: every feature, the label, national_id and features_as_of."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"national_id": [f"{n:012d}" for n in range(rows)]})
-    # A hidden risk every other feature reads with noise, so each built-in's features carry signal.
-    risk = rng.normal(0, 1, rows)
-    for feature in FEATURES:
-        frame[feature.name] = 0.6 * risk + rng.normal(0, 1, rows)
-    frame["income"] = rng.lognormal(16, 0.6, rows)
-    frame["debt_to_income"] = rng.gamma(2, 0.5, rows)
-    frame["num_past_due_90_plus"] = rng.poisson(0.3, rows).astype(np.float64)
-    frame["credit_utilization"] = rng.beta(2, 4, rows)
-    frame["age"] = rng.uniform(20, 70, rows).round()
-    z = (
-        -3.0
-        + 0.9 * frame["debt_to_income"]
-        + 0.9 * frame["num_past_due_90_plus"]
-        + 2.5 * frame["credit_utilization"]
-        - 0.02 * (frame["age"] - 45)
-        - 0.5 * np.log(frame["income"] / 9e6)
-        + 0.8 * risk
-    )
-    frame[LABEL] = (rng.uniform(0, 1, rows) < 1 / (1 + np.exp(-z))).astype(np.int64)
-    frame["features_as_of"] = "2026-11-26"
-    return frame
 
 
 def put_snapshot(settings: Settings, frame: pd.DataFrame, snapshot: str = SNAPSHOT, parts: int = 2) -> None:

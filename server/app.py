@@ -1,0 +1,219 @@
+"""The app factory and the route table.
+
+One aioboto3 session with one DynamoDB and one S3 client per worker process, made in the app's cleanup
+context (never per request) with a connection pool sized to the concurrency the worker serves, explicit
+timeouts and standard retries. Models load before the worker accepts requests; a watcher then follows each
+model's current-version pointer. Inference runs in a bounded thread pool with the frameworks' own thread
+pools pinned to one thread: left at their defaults, XGBoost/OpenMP and torch start a thread per core in
+every worker and the workers fight over the cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from aiohttp import web
+from threadpoolctl import threadpool_limits
+
+from creditscore import aws
+from creditscore.config import Settings
+from plugins.artifacts import code_version
+from plugins.manager import installed
+from plugins.scores import Scaling
+from server import openapi, routes
+from server.middleware import APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems
+from server.model_registry import ModelRegistry
+from server.repository import CustomerRepository
+from server.routes import METRICS_SCOPE, Route
+from server.schemas import (
+    ExistingCustomerRequest,
+    ExistingCustomerResponse,
+    Health,
+    HistoryResponse,
+    ModelsResponse,
+    NewCustomerRequest,
+    NewCustomerResponse,
+    Readiness,
+    ReloadResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from server.scoring import Scoring
+from server.service import SERVICE, Service
+
+OPENAPI: Final = web.AppKey("openapi", dict)
+
+_BAD_BODY: Final = {
+    400: "The body is not valid JSON",
+    413: "The body is larger than CREDITSCORE_MAX_BODY_BYTES",
+    415: "The body is not sent as application/json",
+    422: "Fields are missing, unknown or invalid; every one is named",
+}
+_NO_MODEL: Final = {503: "A model it needs is not loaded, or DynamoDB does not answer"}
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+ROUTES: Final = (
+    Route("GET", "/health", routes.health, "Liveness: the process answers (no I/O)", None, response=Health),
+    Route(
+        "GET",
+        "/ready",
+        routes.ready,
+        "Readiness: every configured model loaded and DynamoDB answering; 503 with the same body saying "
+        "what is missing otherwise",
+        None,
+        response=Readiness,
+    ),
+    Route(
+        "POST",
+        "/api/v1/predict-new-customer",
+        routes.predict_new_customer,
+        "Score a new applicant from the application form and store the customer",
+        "score",
+        request=NewCustomerRequest,
+        response=NewCustomerResponse,
+        errors={**_BAD_BODY, 409: "The national_id is already a customer's", **_NO_MODEL},
+    ),
+    Route(
+        "POST",
+        "/api/v1/predict-existing-customer",
+        routes.predict_existing_customer,
+        "Score an existing customer, found by national_id, email or phone_number, with every "
+        "existing-customer model, and record the score",
+        "score",
+        request=ExistingCustomerRequest,
+        response=ExistingCustomerResponse,
+        errors={
+            **_BAD_BODY,
+            404: "No customer has this identifier",
+            409: "Other requests kept updating the customer meanwhile",
+            **_NO_MODEL,
+        },
+    ),
+    Route(
+        "POST",
+        "/api/v1/score",
+        routes.score,
+        "Score up to 1,000 rows of features for a segment; nothing is stored",
+        "score",
+        request=ScoreRequest,
+        response=ScoreResponse,
+        errors={**_BAD_BODY, **_NO_MODEL},
+    ),
+    Route(
+        "GET",
+        "/api/v1/customers/{national_id}/scores",
+        routes.score_history,
+        "A customer's score history, newest first, a page at a time",
+        "score",
+        response=HistoryResponse,
+        errors={404: "No customer has this national_id", 422: "A parameter is invalid", 503: "DynamoDB"},
+        parameters=(
+            {"name": "national_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        ),
+    ),
+    Route("GET", "/api/v1/models", routes.models, "The models in service", "score", response=ModelsResponse),
+    Route(
+        "POST",
+        "/admin/models/reload",
+        routes.reload_models,
+        "Check every model's current-version pointer now and load what changed",
+        "admin",
+        response=ReloadResponse,
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        routes.prometheus,
+        "Prometheus metrics, summed over the worker processes",
+        METRICS_SCOPE,
+        produces="text/plain",
+    ),
+    Route("GET", "/api/v1/openapi.json", openapi_json, "This OpenAPI 3.1 document", None),
+)
+
+
+def pin_framework_threads() -> None:
+    threadpool_limits(1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+def _config(settings: Settings, connections: int) -> AioConfig:
+    return AioConfig(
+        max_pool_connections=connections,
+        connect_timeout=max(settings.dynamodb_timeout_seconds / 3, 0.1),
+        read_timeout=settings.dynamodb_timeout_seconds,
+        retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
+    )
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[APP_SETTINGS]
+    scorers = installed()
+    pin_framework_threads()
+    executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
+    session = aioboto3.Session()
+    kwargs = aws.client_kwargs(settings)
+    async with (
+        session.client(
+            "dynamodb", config=_config(settings, settings.dynamodb_max_connections), **kwargs
+        ) as dynamodb,
+        session.client("s3", config=_config(settings, 16), **kwargs) as s3,
+    ):
+        registry = ModelRegistry(
+            s3,
+            settings.models_bucket,
+            settings.models,
+            scorers,
+            executor,
+            settings.max_batch_rows,
+            settings.inference_threads,
+        )
+        scoring = Scoring(
+            registry,
+            Scaling.from_settings(settings),
+            settings.new_customer_model,
+            settings.existing_customer_models,
+            settings.allow_degraded,
+        )
+        repository = CustomerRepository(dynamodb, settings.customers_table, settings.score_history_table)
+        app[SERVICE] = Service(settings, registry, repository, scoring)
+        await registry.check()
+        watcher = asyncio.create_task(registry.watch(settings.model_poll_seconds))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await registry.close()
+    executor.shutdown(wait=True)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[observe, problems, authenticate], client_max_size=settings.max_body_bytes
+    )
+    app[APP_SETTINGS] = settings
+    app[ROUTE_TABLE] = {}
+    for route in ROUTES:
+        resource = app.router.add_route(route.method, route.path, route.handler).resource
+        assert resource is not None
+        app[ROUTE_TABLE][(route.method, resource.canonical)] = route
+    app[OPENAPI] = openapi.document(ROUTES, code_version())
+    app.cleanup_ctx.append(_resources)
+    return app

@@ -1,0 +1,166 @@
+"""Grouping concurrent scoring requests into one model call.
+
+A model call has a fixed cost (~150 µs for XGBoost) far above its cost per row (~3 µs in a batch of 256),
+so requests that arrive together are scored together. Batching is opportunistic: a dispatcher takes the
+first waiting request at once, with whatever else is already waiting, so an idle service adds no latency;
+while a batch runs, the requests that arrive meanwhile form the next one. Inference runs in a bounded
+executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from plugins.contract import Matrix, Model, Vector
+from server.metrics import MODEL_BATCH_SIZE, MODEL_INFERENCE
+
+
+@dataclass(frozen=True)
+class Prediction:
+    pd: Vector
+    #: The rows' per-feature contributions when they were asked for, else None.
+    contributions: Matrix | None
+
+
+@dataclass(frozen=True)
+class _Request:
+    rows: Matrix
+    explain: bool
+    future: asyncio.Future[Prediction]
+
+
+class Batcher:
+    """One model version's request queue, with at most ``concurrency`` batches in the executor at once.
+
+    ``max_rows`` caps a batch's rows (one request larger than that goes alone, whole); 1 turns grouping
+    off. Bound to the event loop it is first used on.
+    """
+
+    def __init__(
+        self, model: Model, name: str, version: str, executor: Executor, max_rows: int, concurrency: int
+    ) -> None:
+        if max_rows < 1 or concurrency < 1:
+            raise ValueError(f"max_rows and concurrency must be at least 1; got {max_rows}, {concurrency}")
+        self.model = model
+        self.name = name
+        self.version = version
+        self._executor = executor
+        self._max_rows = max_rows
+        self._queue: deque[_Request] = deque()
+        # asyncio primitives bind to a loop on first use, so these may be made outside one.
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wakeup = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def predict(self, rows: Matrix, explain: bool = False) -> Prediction:
+        """PDs of ``rows`` (n, features), and their contributions when ``explain``."""
+        if self._closed:
+            raise RuntimeError(f"the batcher of {self.name} {self.version} is closed")
+        if rows.ndim != 2:
+            raise ValueError(f"rows must be a matrix (n, features); got shape {rows.shape}")
+        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(rows, explain, future))
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch(), name=f"batcher {self.name}")
+        self._wakeup.set()
+        return await future
+
+    async def close(self) -> None:
+        """Refuse new requests, score every queued one, then return."""
+        self._closed = True
+        self._wakeup.set()
+        if self._dispatcher is not None:
+            await self._dispatcher
+        if self._batches:
+            await asyncio.gather(*self._batches)
+
+    async def _dispatch(self) -> None:
+        while True:
+            # A slot first: requests keep piling up while every slot is busy, and go out together.
+            await self._slots.acquire()
+            while not self._queue:
+                if self._closed:
+                    self._slots.release()
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = self._take()
+            if not batch:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._run(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    def _take(self) -> list[_Request]:
+        """The waiting requests up to ``max_rows`` rows, in order; those whose caller gave up are dropped."""
+        batch: list[_Request] = []
+        rows = 0
+        while self._queue:
+            request = self._queue[0]
+            if request.future.done():
+                self._queue.popleft()
+                continue
+            if batch and (
+                rows + len(request.rows) > self._max_rows
+                # Only rows of one width share a call, so a malformed request cannot fail the others.
+                or request.rows.shape[1] != batch[0].rows.shape[1]
+            ):
+                break
+            batch.append(self._queue.popleft())
+            rows += len(request.rows)
+        return batch
+
+    async def _run(self, batch: list[_Request]) -> None:
+        try:
+            rows = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
+            explained = [r for r in batch if r.explain]
+            explain_rows = None
+            if explained:
+                explain_rows = (
+                    rows if len(explained) == len(batch) else np.concatenate([r.rows for r in explained])
+                )
+            loop = asyncio.get_running_loop()
+            try:
+                pd, contributions = await loop.run_in_executor(self._executor, self._call, rows, explain_rows)
+            except Exception as error:
+                for request in batch:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                return
+            start = explained_start = 0
+            for request in batch:
+                end = start + len(request.rows)
+                mine = None
+                if request.explain and contributions is not None:
+                    mine = contributions[explained_start : explained_start + len(request.rows)]
+                    explained_start += len(request.rows)
+                if not request.future.done():
+                    request.future.set_result(Prediction(pd[start:end], mine))
+                start = end
+        finally:
+            self._slots.release()
+            # Reached only when this task itself was cancelled: no caller may wait forever.
+            for request in batch:
+                if not request.future.done():
+                    request.future.cancel()
+
+    def _call(self, rows: Matrix, explain_rows: Matrix | None) -> tuple[Vector, Matrix | None]:
+        started = time.perf_counter()
+        pd = self.model.predict_pd(rows)
+        contributions = None if explain_rows is None else self.model.explain(explain_rows)
+        MODEL_INFERENCE.labels(model=self.name, version=self.version).observe(time.perf_counter() - started)
+        MODEL_BATCH_SIZE.labels(model=self.name).observe(len(rows))
+        # A plugin's miscount would otherwise hand requests each other's results.
+        explained = 0 if explain_rows is None else len(explain_rows)
+        if len(pd) != len(rows) or (contributions is not None and len(contributions) != explained):
+            raise RuntimeError(f"{self.name} {self.version} returned results for another number of rows")
+        return pd, contributions

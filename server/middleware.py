@@ -1,0 +1,132 @@
+"""What every request goes through, outermost first: observation (request id, metrics, one log line),
+error answers (problem+json, never a stack trace), then the API-key check.
+
+Routes are labelled by their template (``/api/v1/customers/{national_id}/scores``), never by the path: a
+path can hold a national ID, and label values per customer would also swamp Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from typing import Final
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from creditscore.config import Settings
+from server import auth, metrics
+from server.problems import ProblemError
+from server.repository import RepositoryError
+from server.routes import METRICS_SCOPE, Route
+
+log = structlog.get_logger("server.access")
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+UNMATCHED: Final = "unmatched"
+_REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+ROUTE_TABLE: Final = web.AppKey("route_table", dict[tuple[str, str], Route])
+APP_SETTINGS: Final = web.AppKey("app_settings", Settings)
+
+
+def route_of(request: web.Request) -> Route | None:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return None
+    return request.app[ROUTE_TABLE].get((request.method, resource.canonical))
+
+
+def _label(request: web.Request) -> str:
+    route = route_of(request)
+    return route.path if route else UNMATCHED
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    route = _label(request)
+    started = time.perf_counter()
+    status = 500
+    metrics.HTTP_IN_FLIGHT.inc()
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    except asyncio.CancelledError:
+        # The client went away; nothing was answered.
+        status = 499
+        raise
+    finally:
+        metrics.HTTP_IN_FLIGHT.dec()
+        elapsed = time.perf_counter() - started
+        metrics.HTTP_REQUESTS.labels(route=route, method=request.method, status=str(status)).inc()
+        metrics.HTTP_DURATION.labels(route=route).observe(elapsed)
+        log.info(
+            "request",
+            route=route,
+            method=request.method,
+            status=status,
+            latency_ms=round(elapsed * 1000, 2),
+            models=request.get("models"),
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request["request_id"]
+    try:
+        return await handler(request)
+    except ProblemError as problem:
+        return problem.response(request_id)
+    except RepositoryError as error:
+        log.error("storage_unavailable", error=str(error))
+        return ProblemError(
+            503, "storage-unavailable", "The customer store does not answer; try again"
+        ).response(request_id)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        slug = {404: "no-such-route", 405: "method-not-allowed", 413: "body-too-large"}.get(
+            error.status, "http"
+        )
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return ProblemError(error.status, slug, str(error.reason), headers=headers).response(request_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unexpected_error")
+        return ProblemError(
+            500, "internal-error", f"Something went wrong on our side; quote request id {request_id}"
+        ).response(request_id)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = route_of(request)
+    settings = request.app[APP_SETTINGS]
+    scope = route.scope if route else None
+    if scope == METRICS_SCOPE:
+        scope = None if settings.metrics_public else "admin"
+    if scope is None:
+        return await handler(request)
+    challenge = {"WWW-Authenticate": 'Bearer realm="creditscore"'}
+    key = auth.presented_key(request.headers.get("X-API-Key"), request.headers.get("Authorization"))
+    if key is None:
+        raise ProblemError(
+            401, "missing-api-key", "Send an API key in X-API-Key or Authorization: Bearer", headers=challenge
+        )
+    scopes = auth.scopes_of(key, settings.api_keys)
+    if scopes is None:
+        raise ProblemError(401, "invalid-api-key", "The API key is not valid", headers=challenge)
+    if scope not in scopes:
+        raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {scope} scope")
+    return await handler(request)

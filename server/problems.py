@@ -1,0 +1,98 @@
+"""Error answers as ``application/problem+json`` (RFC 9457): one exception type, raised anywhere in a
+handler and rendered by the error middleware, so every refusal has the same shape and a request id.
+
+Messages name the field and what it must look like; they never echo the value sent, which may be a
+national ID, an email or a phone number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from server.schemas import FORMATS, FieldProblem, Problem
+
+CONTENT_TYPE: Final = "application/problem+json"
+TYPE_BASE: Final = "https://creditscore.local/problems/"
+
+TITLES: Final = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An answer other than success; ``slug`` becomes the problem ``type``."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        errors: Sequence[FieldProblem] = (),
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.extra = extra
+
+    def response(self, request_id: str) -> web.Response:
+        problem = Problem(
+            type=TYPE_BASE + self.slug,
+            title=TITLES.get(self.status, "Error"),
+            status=self.status,
+            detail=self.detail,
+            request_id=request_id,
+            errors=self.errors,
+            **self.extra,
+        )
+        return web.Response(
+            status=self.status,
+            body=json.dumps(problem.model_dump(mode="json", exclude_none=True)).encode(),
+            content_type=CONTENT_TYPE,
+            headers=self.headers,
+        )
+
+
+def _field(location: Sequence[int | str]) -> str:
+    """``('rows', 3, 'income')`` → ``rows[3].income``; the whole body is ``body``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _message(error: Any) -> str:
+    field = error["loc"][-1] if error["loc"] else None
+    if error["type"] == "string_pattern_mismatch" and field in FORMATS:
+        return f"must be {FORMATS[field]}"
+    if error["type"] == "extra_forbidden":
+        return "is not a field of this request"
+    if error["type"] == "missing":
+        return "is required"
+    return str(error["msg"])
+
+
+def invalid(error: ValidationError, where: str = "request body") -> ProblemError:
+    """A 422 naming every bad field of a pydantic validation failure."""
+    problems = [FieldProblem(field=_field(e["loc"]), message=_message(e)) for e in error.errors()]
+    fields = ", ".join(dict.fromkeys(p.field for p in problems))
+    return ProblemError(422, "invalid-input", f"The {where} has invalid fields: {fields}", problems)

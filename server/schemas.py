@@ -1,0 +1,259 @@
+"""The API's request and response bodies, as pydantic models: validation and the OpenAPI schemas in one.
+
+Field names keep the seed's API (``full_name``, ``national_id``, ``cat_dependents``…) so its clients keep
+working. Requests are strict: no unknown fields, no strings for numbers, money finite and ≥ 0. Identifier
+formats are the ETL's (:mod:`etl.schemas`), so the service accepts exactly what the batch side accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from etl.schemas import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
+
+MAX_SCORE_ROWS: Final = 1000
+MAX_HISTORY_PAGE: Final = 100
+# Far above any real balance in VND, far below where float64 stops holding whole numbers exactly.
+MAX_MONEY: Final = 1e15
+
+#: What each pattern-checked field must look like, for error messages that help without echoing input.
+FORMATS: Final = {
+    "national_id": "9 or 12 digits",
+    "email": "an email address such as name@example.com",
+    "phone_number": "a Vietnamese phone number: 0 or +84, then 9 or 10 digits",
+}
+
+
+def _yes_no(value: Any) -> Any:
+    """The seed's clients send "Yes"/"No"; JSON booleans are accepted too."""
+    if isinstance(value, str):
+        if value.lower() in ("yes", "no"):
+            return value.lower() == "yes"
+        raise PydanticCustomError("yes_no", 'expected "Yes", "No", true or false')
+    return value
+
+
+NationalId = Annotated[str, Field(pattern=NATIONAL_ID_PATTERN, examples=["001234567890"])]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254, examples=["an.nguyen@example.com"])]
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, examples=["0912345678"])]
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, description="VND, finite, 0 or more")]
+YesNo = Annotated[
+    bool,
+    BeforeValidator(_yes_no),
+    WithJsonSchema({"oneOf": [{"type": "boolean"}, {"enum": ["Yes", "No"]}], "default": "No"}),
+]
+FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FeatureValue = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests --------------------------------------------------------------------------------------------
+
+
+class NewCustomerRequest(_Request):
+    full_name: FullName
+    national_id: NationalId
+    email: Email
+    phone_number: Phone
+    income: Money
+    savings: Money
+    debt: Money
+    cat_dependents: YesNo = False
+    cat_mortgage: YesNo = False
+    cat_savings_account: YesNo = False
+    cat_credit_card: YesNo = False
+
+
+class ExistingCustomerRequest(_Request):
+    """Exactly one identifier; email and phone are looked up through the table's indexes."""
+
+    national_id: NationalId | None = None
+    email: Email | None = None
+    phone_number: Phone | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ExistingCustomerRequest:
+        given = [name for name in ("national_id", "email", "phone_number") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "exactly_one",
+                "exactly one of national_id, email, phone_number is required; got {given}",
+                {"given": ", ".join(given) or "none"},
+            )
+        return self
+
+    @property
+    def lookup(self) -> tuple[Literal["national_id", "email", "phone_number"], str]:
+        if self.national_id is not None:
+            return "national_id", self.national_id
+        if self.email is not None:
+            return "email", self.email
+        assert self.phone_number is not None
+        return "phone_number", self.phone_number
+
+
+class ScoreRequest(_Request):
+    """Rows of features by name, scored by the segment's models; nothing is stored."""
+
+    segment: Literal["new", "existing"]
+    rows: Annotated[list[dict[str, FeatureValue]], Field(min_length=1, max_length=MAX_SCORE_ROWS)]
+
+
+class HistoryQuery(_Request):
+    # Query strings are text: "limit=20" must parse as a number.
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    national_id: NationalId
+    limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+# --- responses -------------------------------------------------------------------------------------------
+
+
+class CustomerInfo(_Response):
+    full_name: str
+    national_id: str
+    email: str
+    phone_number: str
+
+
+class ModelRef(_Response):
+    name: str
+    version: str
+
+
+class Reason(_Response):
+    feature: str
+    meaning: str
+    contribution: float = Field(description="Added log-odds of default; the largest lower the score most")
+
+
+class NewCustomerResponse(_Response):
+    predicted_score: int = Field(ge=300, le=850)
+    predicted_group: str
+    probability_of_default: float
+    customer_info: CustomerInfo
+    model: ModelRef
+    reasons: list[Reason]
+    request_id: str
+    timestamp: str
+
+
+class ModelScore(_Response):
+    score: int
+    probability_of_default: float
+    version: str
+
+
+class Aggregation(_Response):
+    method: Literal["weighted_mean"]
+    weights: dict[str, float]
+    missing_models: list[str] = Field(description="Configured models that could not score (degraded mode)")
+
+
+class ExistingCustomerResponse(_Response):
+    predicted_score: int = Field(ge=300, le=850)
+    predicted_group: str
+    model_scores: dict[str, ModelScore]
+    aggregation: Aggregation
+    degraded: bool
+    customer_info: CustomerInfo
+    request_id: str
+    timestamp: str
+
+
+class ExistingCustomerConflict(_Response):
+    national_id: str
+    full_name: str
+
+
+class ScoreResult(_Response):
+    score: int
+    band: str
+    probability_of_default: float | None = Field(description="The single model's PD (segment new)")
+    model_scores: dict[str, ModelScore]
+
+
+class ScoreResponse(_Response):
+    segment: str
+    results: list[ScoreResult]
+    request_id: str
+
+
+class HistoryEntry(_Response):
+    scored_at: str
+    request_id: str
+    segment: str
+    predicted_score: int
+    predicted_group: str
+    models: dict[str, ModelScore]
+    missing_models: list[str] = []
+
+
+class HistoryResponse(_Response):
+    national_id: str
+    scores: list[HistoryEntry]
+    next_cursor: str | None
+
+
+class ServedModelInfo(_Response):
+    name: str
+    version: str
+    segment: str
+    features: list[str]
+    metrics: dict[str, Any]
+    created_at: str
+
+
+class ModelsResponse(_Response):
+    models: list[ServedModelInfo]
+
+
+class ReloadResponse(_Response):
+    results: dict[str, str]
+
+
+class Health(_Response):
+    status: Literal["ok"]
+
+
+class Readiness(_Response):
+    status: Literal["ready", "not ready"]
+    models: dict[str, str]
+    dynamodb: str
+
+
+class FieldProblem(_Response):
+    field: str
+    message: str
+
+
+class Problem(_Response):
+    """RFC 9457 problem details, with the request id and, for bad input, every bad field."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str
+    errors: list[FieldProblem] = []
+    existing_customer: ExistingCustomerConflict | None = None

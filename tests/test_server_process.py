@@ -1,0 +1,214 @@
+"""``creditscore serve`` as operators run it: a gunicorn master over two aiohttp workers in real processes.
+
+Checks that a scrape sums every worker, that a killed worker is replaced and its live gauges dropped, and
+that SIGTERM lets a request in flight finish before the processes exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from creditscore.config import Settings
+from creditscore.local_aws import free_port
+from server.auth import hash_key
+
+KEY = "cs_process-test-key"
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_until(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def health_requests(base: str) -> float:
+    _, text = get(f"{base}/metrics")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+        if sample.name == "creditscore_http_requests_total" and sample.labels.get("route") == "/health"
+    )
+
+
+class SlowProxy:
+    """A TCP relay to the AWS endpoint that can hold each answer back ``delay`` seconds: slow storage."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urllib.parse.urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.delay = 0.0
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self.thread.start()
+        started.wait(10)
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", self.port))
+        started.set()
+        self.loop.run_forever()
+        server.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slow: bool) -> None:
+        try:
+            while data := await reader.read(65536):
+                if slow and self.delay:
+                    await asyncio.sleep(self.delay)
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
+        await asyncio.gather(
+            self._pipe(client_reader, upstream_writer, slow=False),
+            self._pipe(upstream_reader, client_writer, slow=True),
+        )
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+class Served:
+    def __init__(
+        self, process: subprocess.Popen[bytes], base: str, port: int, metrics_dir: Path, proxy: SlowProxy
+    ) -> None:
+        self.process = process
+        self.base = base
+        self.port = port
+        self.metrics_dir = metrics_dir
+        self.proxy = proxy
+
+
+@pytest.fixture
+def served(service_settings: Settings, tmp_path: Path) -> Iterator[Served]:
+    port = free_port()
+    proxy = SlowProxy(service_settings.aws_endpoint_url or "")
+    metrics_dir = tmp_path / "metrics"
+    env = {
+        **os.environ,
+        "CREDITSCORE_PROJECT": service_settings.project,
+        "CREDITSCORE_ENV": service_settings.env,
+        "CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "CREDITSCORE_MODELS_BUCKET": service_settings.models_bucket,
+        "CREDITSCORE_API_KEYS": f"{hash_key(KEY)}:score",
+        "CREDITSCORE_METRICS_DIR": str(metrics_dir),
+        "CREDITSCORE_SHUTDOWN_SECONDS": "20",
+        "CREDITSCORE_LOG_FORMAT": "json",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "creditscore.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+        try:
+            return get(f"{base}/ready")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, 90, "the service to become ready")
+        yield Served(process, base, port, metrics_dir, proxy)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+        log.close()
+        proxy.close()
+
+
+def test_a_scrape_sums_the_workers_and_survives_a_killed_worker(served: Served) -> None:
+    workers = children(served.process.pid)
+    assert len(workers) == 2
+    for _ in range(40):
+        assert get(f"{served.base}/health")[0] == 200
+    # Each connection may land on either worker; the scrape (answered by one of them) counts all 40.
+    assert health_requests(served.base) == 40
+
+    os.kill(workers[0], signal.SIGKILL)
+    wait_until(
+        lambda: len(children(served.process.pid)) == 2 and workers[0] not in children(served.process.pid),
+        30,
+        "the master to replace the killed worker",
+    )
+    wait_until(lambda: get(f"{served.base}/ready")[0] == 200, 60, "the replacement worker to be ready")
+    live_files = {path.name for path in served.metrics_dir.iterdir() if "live" in path.name}
+    assert not any(str(workers[0]) in name for name in live_files)
+    # The dead worker's counters stay in the sum.
+    assert health_requests(served.base) >= 40
+
+
+def test_sigterm_lets_a_request_in_flight_finish(served: Served) -> None:
+    body = json.dumps({"national_id": "001234567890"}).encode()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+        # DynamoDB answers slowly from now on: the request below is in its handler, waiting on storage,
+        # when SIGTERM arrives.
+        served.proxy.delay = 2.0
+        connection.sendall(
+            (
+                f"POST /api/v1/predict-existing-customer HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
+        time.sleep(0.5)
+        served.process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert served.process.poll() is None, "the master must wait for the request in flight"
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    # The customer does not exist in this test's fresh table: a complete, well-formed 404 answer.
+    assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 404 Not Found", answer[:300]
+    assert b"customer-not-found" in answer
+    assert served.process.wait(30) == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", served.port), timeout=2).close()
