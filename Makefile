@@ -4,7 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit clean
+# Terraform runs offline here: providers come from a filesystem mirror. On a machine that can reach the
+# registry, `make tf-check TF_MIRROR=` uses the registry instead.
+TF_MIRROR ?= /opt/tf-plugins
+TF_RC     := .terraform.d/cli.tfrc
+export TF_CLI_CONFIG_FILE := $(if $(TF_MIRROR),$(abspath $(TF_RC)),)
+export TF_IN_AUTOMATION := 1
+export TF_INPUT := 0
+# checkov pins an old boto3 that clashes with aioboto3, so it lives in a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+
+.PHONY: install demo test lint typecheck unit tf-check dist clean
 
 # Reinstall whenever the pins change; constraints.txt pins every transitive dependency too.
 $(STAMP): pyproject.toml constraints.txt
@@ -25,9 +36,28 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/test_terraform.py
 
-test: lint typecheck unit
+# What the Terraform deploys besides itself: the service's wheel (installed by the hosts' user_data) and
+# the Glue job's Python packages (its --extra-py-files).
+dist: install
+	$(BIN)/python -m creditscore.release dist
+
+$(TF_RC): Makefile terraform.tfrc.in
+	mkdir -p $(dir $@)
+	sed 's|@TF_MIRROR@|$(TF_MIRROR)|' terraform.tfrc.in > $@
+
+$(CHECKOV): constraints-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r constraints-checkov.txt
+	touch $(CHECKOV)
+
+tf-check: install dist $(if $(TF_MIRROR),$(TF_RC)) $(CHECKOV)
+	terraform fmt -check -recursive modules envs
+	$(CHECKOV) --quiet --compact --framework terraform -d modules -d envs
+	$(BIN)/pytest tests/test_terraform.py
+
+test: lint typecheck unit tf-check
 
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .demo .mypy_cache .pytest_cache .ruff_cache .terraform.d dist

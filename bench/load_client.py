@@ -11,8 +11,8 @@ The driver talks to it over stdin/stdout, one JSON line at a time:
 2. the client opens a pool of ``concurrency`` keep-alive connections, sends the warm-up requests (not
    counted) and writes ``{"event": "warm"}``;
 3. the driver samples the server's CPU and writes ``go``;
-4. the client sends the measured requests and writes ``{"event": "done", ...}`` with the :class:`Outcome`,
-   then exits. The driver samples the CPU again.
+4. the client sends the measured requests and writes ``{"event": "done", ...}`` with the :class:`Outcome`;
+5. the driver samples the CPU again, counts each worker's connections and writes ``bye``; the client exits.
 
 A run ends after ``requests`` requests or ``max_seconds``, whichever comes first: against a slow DynamoDB
 stand-in a fixed count could take tens of minutes. Requests still in flight at the deadline get
@@ -173,7 +173,9 @@ async def run(plan: Plan) -> None:
             session, plan, bodies, plan.requests, plan.max_seconds, plan.concurrency
         )
         cpu = time.process_time() - cpu
-    _say({"event": "done", **asdict(_outcome(tally, started, stopped, unfinished, cpu))})
+        _say({"event": "done", **asdict(_outcome(tally, started, stopped, unfinished, cpu))})
+        # The pool stays open until the driver has counted each worker's connections.
+        sys.stdin.readline()
 
 
 def main() -> None:

@@ -316,12 +316,9 @@ def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: 
         "CREDITSCORE_API_KEYS": api_keys,
     }
     command = [sys.executable, "-m", "creditscore.cli", "serve", "--host", host, "--port", str(port)]
-    service = ChildServer(
-        "scoring service", command, f"http://{host}:{port}/ready", work_dir / "service.log", env
-    )
+    probe = f"http://{host}:{port}/ready"
     # Each worker loads the three models before it answers.
-    service.start(timeout=180)
-    return service
+    return ChildServer("scoring service", command, probe, work_dir / "service.log", env, start_timeout=180)
 
 
 def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> None:

@@ -245,20 +245,22 @@ def _check_format(var: str, value: str) -> str:
     return value
 
 
-def _check_positive(var: str, value: str) -> float:
+def _number(value: str) -> float:
+    """The value as a float; NaN (which fails every range check) when it is not a number."""
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        number = float("nan")
+        return float("nan")
+
+
+def _check_positive(var: str, value: str) -> float:
+    number = _number(value)
     _expect(var, value, 0 < number < 1e6, "a positive number")
     return number
 
 
 def _check_share(var: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
+    number = _number(value)
     _expect(var, value, 0 <= number <= 1, "a number from 0 to 1")
     return number
 
@@ -273,10 +275,7 @@ def _check_int(low: int, high: int) -> Callable[[str, str], int]:
 
 
 def _check_seconds(var: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
+    number = _number(value)
     _expect(var, value, 0.01 <= number <= 86400, "a number of seconds from 0.01 to 86400")
     return number
 
@@ -296,10 +295,7 @@ def _check_weighted_models(var: str, value: str) -> tuple[tuple[str, float], ...
     entries = []
     for entry in value.split(","):
         name, _, weight = entry.strip().partition(":")
-        try:
-            number = float(weight)
-        except ValueError:
-            number = float("nan")
+        number = _number(weight)
         _expect(var, value, bool(_MODEL_RE.match(name)) and 0 < number < 1e6, expected)
         entries.append((name, number))
     _expect(var, value, len({name for name, _ in entries}) == len(entries), expected)

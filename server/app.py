@@ -27,24 +27,11 @@ from creditscore.config import Settings
 from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.scores import Scaling
-from server import openapi, routes
+from server import openapi, routes, schemas
 from server.middleware import APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems
 from server.model_registry import ModelRegistry
 from server.repository import CustomerRepository
 from server.routes import METRICS_SCOPE, Route
-from server.schemas import (
-    ExistingCustomerRequest,
-    ExistingCustomerResponse,
-    Health,
-    HistoryResponse,
-    ModelsResponse,
-    NewCustomerRequest,
-    NewCustomerResponse,
-    Readiness,
-    ReloadResponse,
-    ScoreRequest,
-    ScoreResponse,
-)
 from server.scoring import Scoring
 from server.service import SERVICE, Service
 
@@ -64,7 +51,14 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 ROUTES: Final = (
-    Route("GET", "/health", routes.health, "Liveness: the process answers (no I/O)", None, response=Health),
+    Route(
+        "GET",
+        "/health",
+        routes.health,
+        "Liveness: the process answers (no I/O)",
+        None,
+        response=schemas.Health,
+    ),
     Route(
         "GET",
         "/ready",
@@ -72,7 +66,7 @@ ROUTES: Final = (
         "Readiness: every configured model loaded and DynamoDB answering; 503 with the same body saying "
         "what is missing otherwise",
         None,
-        response=Readiness,
+        response=schemas.Readiness,
     ),
     Route(
         "POST",
@@ -80,8 +74,8 @@ ROUTES: Final = (
         routes.predict_new_customer,
         "Score a new applicant from the application form and store the customer",
         "score",
-        request=NewCustomerRequest,
-        response=NewCustomerResponse,
+        request=schemas.NewCustomerRequest,
+        response=schemas.NewCustomerResponse,
         errors={**_BAD_BODY, 409: "The national_id is already a customer's", **_NO_MODEL},
     ),
     Route(
@@ -91,8 +85,8 @@ ROUTES: Final = (
         "Score an existing customer, found by national_id, email or phone_number, with every "
         "existing-customer model, and record the score",
         "score",
-        request=ExistingCustomerRequest,
-        response=ExistingCustomerResponse,
+        request=schemas.ExistingCustomerRequest,
+        response=schemas.ExistingCustomerResponse,
         errors={
             **_BAD_BODY,
             404: "No customer has this identifier",
@@ -106,8 +100,8 @@ ROUTES: Final = (
         routes.score,
         "Score up to 1,000 rows of features for a segment; nothing is stored",
         "score",
-        request=ScoreRequest,
-        response=ScoreResponse,
+        request=schemas.ScoreRequest,
+        response=schemas.ScoreResponse,
         errors={**_BAD_BODY, **_NO_MODEL},
     ),
     Route(
@@ -116,7 +110,7 @@ ROUTES: Final = (
         routes.score_history,
         "A customer's score history, newest first, a page at a time",
         "score",
-        response=HistoryResponse,
+        response=schemas.HistoryResponse,
         errors={404: "No customer has this national_id", 422: "A parameter is invalid", 503: "DynamoDB"},
         parameters=(
             {"name": "national_id", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -124,14 +118,21 @@ ROUTES: Final = (
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         ),
     ),
-    Route("GET", "/api/v1/models", routes.models, "The models in service", "score", response=ModelsResponse),
+    Route(
+        "GET",
+        "/api/v1/models",
+        routes.models,
+        "The models in service",
+        "score",
+        response=schemas.ModelsResponse,
+    ),
     Route(
         "POST",
         "/admin/models/reload",
         routes.reload_models,
         "Check every model's current-version pointer now and load what changed",
         "admin",
-        response=ReloadResponse,
+        response=schemas.ReloadResponse,
     ),
     Route(
         "GET",

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from creditscore.cli import DEMO_DIRTY_SHARE, DEMO_MONTHS, _reusable_data, main
+from creditscore.config import load_settings
 from etl.synthetic import generate
+from server.auth import scopes_of
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,9 @@ from etl.synthetic import generate
         (["models", "show"], "the following arguments are required: MODEL"),
         (["models", "promote", "m"], "the following arguments are required: VERSION"),
         (["models", "retire"], "invalid choice: 'retire'"),
+        (["serve", "--workers", "0"], "--workers: must be from 1 to 256, got 0"),
+        (["apikey", "new"], "the following arguments are required: --scope"),
+        (["apikey", "new", "--scope", "root"], "invalid choice: 'root'"),
     ],
 )
 def test_bad_command_line_input_exits_2_naming_the_problem(
@@ -71,3 +76,14 @@ def test_demo_reuses_generated_data_only_when_arguments_match_and_files_are_inta
         handle.write("tampered\n")
     assert not _reusable_data(tmp_path, customers=50, seed=3)
     assert not _reusable_data(tmp_path / "missing", customers=50, seed=3)
+
+
+def test_apikey_new_prints_a_key_and_the_entry_that_accepts_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["apikey", "new", "--scope", "score", "--scope", "admin"]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    key, entry = lines[1], lines[3]
+    assert key.startswith("cs_")
+    assert key not in entry
+    keys = load_settings({"CREDITSCORE_API_KEYS": entry}).api_keys
+    assert scopes_of(key, keys) == frozenset({"score", "admin"})
+    assert scopes_of(key + "x", keys) is None

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from creditscore.config import SETTINGS, ConfigError, load_settings, markdown_table
+from creditscore.config import SETTINGS, ApiKey, ConfigError, load_settings, markdown_table
 
 
 def test_defaults_share_one_prefix_and_point_at_the_local_endpoint() -> None:
@@ -48,6 +48,15 @@ def test_every_setting_is_documented() -> None:
         ("LOG_FORMAT", "xml", "one of console, json"),
         ("ENV", "Prod!", "lowercase letters"),
         ("HOST", "", "host name"),
+        ("WORKERS", "-1", "integer from 0 to 256"),
+        ("METRICS_PUBLIC", "maybe", "true or false"),
+        ("NEW_CUSTOMER_MODEL", "Bad Name", "a model name"),
+        ("EXISTING_CUSTOMER_MODELS", "pytorch-traditional:0", "positive weights"),
+        ("EXISTING_CUSTOMER_MODELS", "a:1,a:2", "distinct names"),
+        ("EXISTING_CUSTOMER_MODELS", "a", "name:weight"),
+        ("MODEL_POLL_SECONDS", "0", "number of seconds"),
+        ("MAX_BATCH_ROWS", "0", "integer from 1"),
+        ("METRICS_DIR", "relative/dir", "absolute directory"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_expects(variable: str, value: str, expected: str) -> None:
@@ -62,3 +71,22 @@ def test_readme_configuration_table_is_generated_from_the_settings() -> None:
     assert markdown_table() in readme, (
         "run: python -c 'from creditscore.config import markdown_table as m; print(m())'"
     )
+
+
+def test_api_keys_and_model_weights_parse_and_a_bad_key_entry_is_not_echoed() -> None:
+    digest = "ab" * 32
+    settings = load_settings(
+        {
+            "CREDITSCORE_API_KEYS": f"{digest}:score+admin, {'cd' * 32}:score",
+            "CREDITSCORE_EXISTING_CUSTOMER_MODELS": "pytorch-traditional:2,extratrees-social:1",
+        }
+    )
+    assert settings.api_keys == (
+        ApiKey(digest, frozenset({"score", "admin"})),
+        ApiKey("cd" * 32, frozenset({"score"})),
+    )
+    assert settings.existing_customer_models == (("pytorch-traditional", 2.0), ("extratrees-social", 1.0))
+    assert settings.models == ("xgboost-new-customer", "pytorch-traditional", "extratrees-social")
+    with pytest.raises(ConfigError, match="sha256hex:scope") as caught:
+        load_settings({"CREDITSCORE_API_KEYS": f"{digest}:superuser"})
+    assert digest not in str(caught.value)

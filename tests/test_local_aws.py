@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
@@ -113,3 +114,36 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
         not Path(f"/proc/{children[0]}").exists()
         or "zombie" in Path(f"/proc/{children[0]}/status").read_text()
     )
+
+
+def test_a_cancelled_transaction_writes_nothing_and_keeps_other_writes(settings: Settings) -> None:
+    """The local endpoint rolls back only what a cancelled TransactWriteItems touched (see moto_server)."""
+    dynamodb = aws.client("dynamodb", settings)
+    table = settings.customers_table
+    dynamodb.put_item(TableName=table, Item={"national_id": {"S": "111111111"}, "full_name": {"S": "Kept"}})
+    dynamodb.put_item(TableName=table, Item={"national_id": {"S": "222222222"}, "full_name": {"S": "Taken"}})
+    transaction = [
+        {"Put": {"TableName": table, "Item": {"national_id": {"S": "333333333"}}}},
+        {
+            "Update": {
+                "TableName": table,
+                "Key": {"national_id": {"S": "111111111"}},
+                "UpdateExpression": "SET full_name = :n",
+                "ExpressionAttributeValues": {":n": {"S": "Changed"}},
+            }
+        },
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"national_id": {"S": "222222222"}},
+                "ConditionExpression": "attribute_not_exists(national_id)",
+            }
+        },
+    ]
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(TransactItems=transaction)
+    items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    assert sorted((i["national_id"]["S"], i.get("full_name", {}).get("S")) for i in items) == [
+        ("111111111", "Kept"),
+        ("222222222", "Taken"),
+    ]

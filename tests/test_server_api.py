@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore import aws
+from creditscore.cli import DEMO_APPLICANT
 from creditscore.config import ApiKey, Settings
 from creditscore.logs import configure_logging
 from etl.features import GROUPS, names
@@ -42,21 +43,8 @@ MISSING = object()
 
 
 def applicant(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "full_name": "Nguyen Van An",
-        "national_id": "001234567890",
-        "email": "an.nguyen@example.com",
-        "phone_number": "0912345678",
-        "income": 25_000_000,
-        "savings": 40_000_000,
-        "debt": 10_000_000,
-        "cat_dependents": "Yes",
-        "cat_mortgage": "No",
-        "cat_savings_account": True,
-        "cat_credit_card": False,
-    }
-    body.update(changes)
-    return body
+    """The demo's applicant (the seed's request body), with ``changes``."""
+    return {**DEMO_APPLICANT, **changes}
 
 
 def with_keys(settings: Settings, **changes: Any) -> Settings:
@@ -162,7 +150,8 @@ async def test_models_lists_what_is_served(client: TestClient[Any, Any], publish
 async def test_a_new_customer_is_scored_stored_and_recorded(
     client: TestClient[Any, Any], service_settings: Settings
 ) -> None:
-    response = await client.post(NEW, json=applicant(), headers={**HEADERS, "X-Request-ID": "req-1"})
+    form = applicant(cat_mortgage=True, cat_credit_card=False)  # booleans work as well as "Yes"/"No"
+    response = await client.post(NEW, json=form, headers={**HEADERS, "X-Request-ID": "req-1"})
     body = await response.json()
     assert response.status == 200, body
     assert response.headers["X-Request-ID"] == "req-1"
@@ -182,7 +171,8 @@ async def test_a_new_customer_is_scored_stored_and_recorded(
         assert reason["contribution"] > 0
     [customer] = table_items(service_settings, service_settings.customers_table)
     assert customer["national_id"] == "001234567890"
-    assert customer["application"]["has_dependents"] == 1
+    flags = ("has_dependents", "has_mortgage", "has_savings_account", "has_credit_card")
+    assert [customer["application"][flag] for flag in flags] == [1, 1, 1, 0]
     assert float(customer["application"]["debt_to_income"]) == pytest.approx(0.4)
     assert customer["last_score"]["predicted_score"] == body["predicted_score"]
     [history] = table_items(service_settings, service_settings.score_history_table)

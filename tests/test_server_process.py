@@ -19,13 +19,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore.config import Settings
-from creditscore.local_aws import free_port
+from creditscore.local_aws import ChildServer, free_port
 from server.auth import hash_key
 
 KEY = "cs_process-test-key"
@@ -109,15 +110,17 @@ class SlowProxy:
         self.thread.join(10)
 
 
+@dataclass
 class Served:
-    def __init__(
-        self, process: subprocess.Popen[bytes], base: str, port: int, metrics_dir: Path, proxy: SlowProxy
-    ) -> None:
-        self.process = process
-        self.base = base
-        self.port = port
-        self.metrics_dir = metrics_dir
-        self.proxy = proxy
+    server: ChildServer
+    base: str
+    port: int
+    metrics_dir: Path
+    proxy: SlowProxy
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.server.process
 
 
 @pytest.fixture
@@ -137,31 +140,13 @@ def served(service_settings: Settings, tmp_path: Path) -> Iterator[Served]:
         "CREDITSCORE_LOG_FORMAT": "json",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "creditscore.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited: {(tmp_path / 'serve.log').read_text()[-2000:]}")
-        try:
-            return get(f"{base}/ready")[0] == 200
-        except OSError:
-            return False
-
+    command = [sys.executable, "-m", "creditscore.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = ChildServer("service", command, f"{base}/ready", tmp_path / "serve.log", env, start_timeout=90)
     try:
-        wait_until(ready, 90, "the service to become ready")
-        yield Served(process, base, port, metrics_dir, proxy)
+        with server:
+            yield Served(server, base, port, metrics_dir, proxy)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
-        log.close()
         proxy.close()
 
 

@@ -1,0 +1,77 @@
+# envs/dev applied for real against a local AWS endpoint (moto's server, started by the harness:
+# tests/test_terraform.py runs `terraform test -var='aws_endpoint="http://127.0.0.1:PORT"'`), checked, and
+# destroyed. Endpoint overrides live only here, never in the environment or its modules.
+
+variables {
+  project             = "cstf"
+  environment         = "dev"
+  allowed_cidrs       = ["203.0.113.0/24"]
+  detailed_monitoring = false # instance monitoring hangs against moto
+}
+
+provider "aws" {
+  region                      = "ap-southeast-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = false
+  s3_use_path_style           = true
+
+  endpoints {
+    autoscaling = var.aws_endpoint
+    cloudwatch  = var.aws_endpoint
+    dynamodb    = var.aws_endpoint
+    ec2         = var.aws_endpoint
+    elbv2       = var.aws_endpoint
+    events      = var.aws_endpoint
+    glue        = var.aws_endpoint
+    iam         = var.aws_endpoint
+    kms         = var.aws_endpoint
+    logs        = var.aws_endpoint
+    s3          = var.aws_endpoint
+    sagemaker   = var.aws_endpoint
+    scheduler   = var.aws_endpoint
+    sns         = var.aws_endpoint
+    ssm         = var.aws_endpoint
+    sts         = var.aws_endpoint
+  }
+}
+
+run "plan_names_follow_the_prefix" {
+  command = plan
+
+  assert {
+    condition     = output.raw_bucket == "cstf-dev-raw" && output.cleaned_bucket == "cstf-dev-cleaned" && output.models_bucket == "cstf-dev-models"
+    error_message = "bucket names must be {project}-{env}-raw/cleaned/models, the service's defaults"
+  }
+
+  assert {
+    condition     = output.customers_table == "cstf-dev-customers" && output.score_history_table == "cstf-dev-score-history"
+    error_message = "table names must be {project}-{env}-customers/score-history, the service's defaults"
+  }
+}
+
+run "apply_dev" {
+  command = apply
+
+  assert {
+    condition     = startswith(output.api_url, "http://") && endswith(output.api_url, ":8080")
+    error_message = "dev serves the API from its one host on port 8080"
+  }
+
+  assert {
+    condition     = output.instance_id != null
+    error_message = "dev runs exactly one API host"
+  }
+
+  assert {
+    condition     = module.vpc.nat_gateway_id == null
+    error_message = "dev has no NAT gateway"
+  }
+
+  assert {
+    condition     = aws_s3_object.release.key == "releases/${local.wheel}"
+    error_message = "the service release is uploaded where the host's user_data reads it"
+  }
+}

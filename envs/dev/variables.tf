@@ -1,0 +1,79 @@
+variable "project" {
+  description = "Project name, first half of every resource name (the service's CREDITSCORE_PROJECT)."
+  type        = string
+  default     = "creditscore"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.project))
+    error_message = "project must be lowercase letters, digits and '-', 2-32 characters."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, second half of every resource name (the service's CREDITSCORE_ENV)."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.environment))
+    error_message = "environment must be lowercase letters, digits and '-', 2-32 characters."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "ap-southeast-1"
+}
+
+variable "allowed_cidrs" {
+  description = "CIDRs that may call the API on its port (dev has no load balancer): your office or VPN, never 0.0.0.0/0 for real data."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for cidr in var.allowed_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "allowed_cidrs must be CIDR blocks such as 203.0.113.0/24."
+  }
+}
+
+variable "instance_type" {
+  description = "Instance type of the one API host."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "ami_id" {
+  description = "AMI of the API host; null = the latest Amazon Linux 2023 (x86_64) from AWS's public SSM parameter."
+  type        = string
+  default     = null
+}
+
+variable "detailed_monitoring" {
+  description = "One-minute EC2 metrics on the API host."
+  type        = bool
+  default     = true
+}
+
+variable "dist_dir" {
+  description = "Directory holding `make dist`'s output: the service wheel and glue-libs.zip."
+  type        = string
+  default     = null
+}
+
+variable "enable_event_trigger" {
+  description = "Start the Glue ETL when new raw objects land (EventBridge rule, Glue workflow)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_retraining_schedule" {
+  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,88 @@
+# The prod environment: API hosts in an Auto Scaling group across AZs in private subnets behind an HTTPS
+# load balancer, a NAT gateway for their outbound calls, the data stores with deletion protection, and the
+# ETL/training jobs with scheduled retraining. Every name comes from one prefix, "${project}-${environment}", which is also the
+# service's default configuration (creditscore-dev-raw, creditscore-dev-customers, ...).
+
+locals {
+  name_prefix = "${var.project}-${var.environment}"
+  tags        = merge(var.tags, { Project = var.project, Environment = var.environment, ManagedBy = "terraform" })
+  dist_dir    = coalesce(var.dist_dir, "${path.root}/../../dist")
+  wheel       = one(fileset(local.dist_dir, "creditscore-*.whl"))
+}
+
+data "aws_ssm_parameter" "al2023" {
+  name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+module "vpc" {
+  source = "../../modules/vpc"
+
+  name_prefix        = local.name_prefix
+  az_count           = 2
+  enable_nat_gateway = true
+  tags               = local.tags
+}
+
+module "data" {
+  source = "../../modules/data"
+
+  name_prefix         = local.name_prefix
+  force_destroy       = false
+  deletion_protection = true
+  tags                = local.tags
+}
+
+# The service's release: installed by the host's user_data from the models bucket.
+resource "aws_s3_object" "release" {
+  bucket     = module.data.models_bucket
+  key        = "releases/${local.wheel}"
+  source     = "${local.dist_dir}/${local.wheel}"
+  etag       = filemd5("${local.dist_dir}/${local.wheel}")
+  kms_key_id = module.data.kms_key_arn
+}
+
+module "compute" {
+  source = "../../modules/compute"
+
+  name_prefix             = local.name_prefix
+  project                 = var.project
+  environment             = var.environment
+  mode                    = "asg"
+  vpc_id                  = module.vpc.vpc_id
+  public_subnet_ids       = module.vpc.public_subnet_ids
+  private_subnet_ids      = module.vpc.private_subnet_ids
+  allowed_cidrs           = var.allowed_cidrs
+  kms_key_arn             = module.data.kms_key_arn
+  models_bucket           = module.data.models_bucket
+  models_bucket_arn       = module.data.models_bucket_arn
+  customers_table_arn     = module.data.customers_table_arn
+  score_history_table_arn = module.data.score_history_table_arn
+  ami_id                  = coalesce(var.ami_id, nonsensitive(data.aws_ssm_parameter.al2023.value))
+  instance_type           = var.instance_type
+  detailed_monitoring     = var.detailed_monitoring
+  release_key             = aws_s3_object.release.key
+  certificate_arn         = var.certificate_arn
+  min_size                = var.min_size
+  max_size                = var.max_size
+  desired_capacity        = var.min_size
+  alarm_email             = var.alarm_email
+  tags                    = local.tags
+}
+
+module "ml" {
+  source = "../../modules/ml"
+
+  name_prefix                = local.name_prefix
+  kms_key_arn                = module.data.kms_key_arn
+  raw_bucket                 = module.data.raw_bucket
+  raw_bucket_arn             = module.data.raw_bucket_arn
+  cleaned_bucket             = module.data.cleaned_bucket
+  cleaned_bucket_arn         = module.data.cleaned_bucket_arn
+  models_bucket              = module.data.models_bucket
+  models_bucket_arn          = module.data.models_bucket_arn
+  glue_script_path           = "${path.root}/../../etl/glue_job.py"
+  glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
+  enable_event_trigger       = var.enable_event_trigger
+  enable_retraining_schedule = var.enable_retraining_schedule
+  tags                       = local.tags
+}

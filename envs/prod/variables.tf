@@ -1,0 +1,107 @@
+variable "project" {
+  description = "Project name, first half of every resource name (the service's CREDITSCORE_PROJECT)."
+  type        = string
+  default     = "creditscore"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.project))
+    error_message = "project must be lowercase letters, digits and '-', 2-32 characters."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, second half of every resource name (the service's CREDITSCORE_ENV)."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.environment))
+    error_message = "environment must be lowercase letters, digits and '-', 2-32 characters."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "ap-southeast-1"
+}
+
+variable "allowed_cidrs" {
+  description = "CIDRs that may reach the load balancer's HTTPS listener; 0.0.0.0/0 for a public API."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for cidr in var.allowed_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "allowed_cidrs must be CIDR blocks such as 203.0.113.0/24."
+  }
+}
+
+variable "instance_type" {
+  description = "Instance type of the API hosts (one service worker per vCPU)."
+  type        = string
+  default     = "c6i.large"
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN for the load balancer's HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "min_size" {
+  description = "Fewest API hosts (spread over the AZs)."
+  type        = number
+  default     = 2
+}
+
+variable "max_size" {
+  description = "Most API hosts target tracking may scale out to."
+  type        = number
+  default     = 6
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic (5xx rate, p99 latency, unhealthy hosts); null for none."
+  type        = string
+  default     = null
+}
+
+variable "ami_id" {
+  description = "AMI of the API host; null = the latest Amazon Linux 2023 (x86_64) from AWS's public SSM parameter."
+  type        = string
+  default     = null
+}
+
+variable "detailed_monitoring" {
+  description = "One-minute EC2 metrics on the API host."
+  type        = bool
+  default     = true
+}
+
+variable "dist_dir" {
+  description = "Directory holding `make dist`'s output: the service wheel and glue-libs.zip."
+  type        = string
+  default     = null
+}
+
+variable "enable_event_trigger" {
+  description = "Start the Glue ETL when new raw objects land (EventBridge rule, Glue workflow)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_retraining_schedule" {
+  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,83 @@
+output "api_url" {
+  description = "Base URL of the scoring API: `http://<public DNS name>:<service_port>` of the instance (single) or `https://<ALB DNS name>` (asg)."
+  value = (
+    local.single
+    ? "http://${aws_instance.this[0].public_dns != "" ? aws_instance.this[0].public_dns : aws_instance.this[0].public_ip}:${var.service_port}"
+    : "https://${aws_lb.this[0].dns_name}"
+  )
+}
+
+output "service_security_group_id" {
+  description = "ID of the scoring hosts' security group."
+  value       = aws_security_group.service.id
+}
+
+output "alb_security_group_id" {
+  description = "ID of the ALB's security group (null in single mode)."
+  value       = local.asg ? aws_security_group.alb[0].id : null
+}
+
+output "instance_role_arn" {
+  description = "ARN of the hosts' IAM role."
+  value       = aws_iam_role.instance.arn
+}
+
+output "instance_role_name" {
+  description = "Name of the hosts' IAM role (to attach further policies from an environment)."
+  value       = aws_iam_role.instance.name
+}
+
+output "instance_profile_name" {
+  description = "Name of the hosts' instance profile."
+  value       = aws_iam_instance_profile.this.name
+}
+
+output "launch_template_id" {
+  description = "ID of the hosts' launch template."
+  value       = aws_launch_template.this.id
+}
+
+output "launch_template_latest_version" {
+  description = "Latest version of the hosts' launch template."
+  value       = aws_launch_template.this.latest_version
+}
+
+output "instance_id" {
+  description = "ID of the single instance (null in asg mode)."
+  value       = local.single ? aws_instance.this[0].id : null
+}
+
+output "asg_name" {
+  description = "Name of the Auto Scaling group (null in single mode)."
+  value       = local.asg ? aws_autoscaling_group.this[0].name : null
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the ALB, for the certificate's DNS record (null in single mode)."
+  value       = local.asg ? aws_lb.this[0].dns_name : null
+}
+
+output "alb_zone_id" {
+  description = "Route 53 hosted zone of the ALB, for an alias record (null in single mode)."
+  value       = local.asg ? aws_lb.this[0].zone_id : null
+}
+
+output "target_group_arn" {
+  description = "ARN of the target group (null in single mode)."
+  value       = local.asg ? aws_lb_target_group.this[0].arn : null
+}
+
+output "alarm_topic_arn" {
+  description = "ARN of the SNS topic the alarms notify (null in single mode)."
+  value       = local.asg ? aws_sns_topic.alarms[0].arn : null
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the service and bootstrap logs (streams `{instance_id}/service`, `{instance_id}/bootstrap`)."
+  value       = aws_cloudwatch_log_group.service.name
+}
+
+output "api_keys_parameter_name" {
+  description = "Name of the SSM SecureString parameter the hosts read CREDITSCORE_API_KEYS from (create it before the hosts boot)."
+  value       = local.api_keys_parameter_name
+}

@@ -1,0 +1,364 @@
+# cd modules/compute && terraform init -backend=false && terraform test -var=aws_endpoint=http://127.0.0.1:4598
+# Plan runs assert the security properties of both modes; the apply runs create the single mode and then
+# the asg mode against moto's server (default VPC and AMI looked up by tests/setup).
+
+# aws_endpoint (the moto server's URL) must come from -var: a value in this file would override the
+# command line, since terraform test ranks file variables above -var.
+variables {
+  name_prefix = "creditscore-test"
+  project     = "creditscore"
+  environment = "test"
+  tags        = { Project = "creditscore", Environment = "test" }
+
+  vpc_id             = "vpc-0123456789abcdef0"
+  public_subnet_ids  = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
+  private_subnet_ids = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
+
+  kms_key_arn             = "arn:aws:kms:ap-southeast-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  models_bucket           = "creditscore-test-models"
+  models_bucket_arn       = "arn:aws:s3:::creditscore-test-models"
+  customers_table_arn     = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-customers"
+  score_history_table_arn = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-score-history"
+
+  ami_id              = "ami-0123456789abcdef0"
+  detailed_monitoring = false
+}
+
+provider "aws" {
+  region                      = "ap-southeast-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = false
+  s3_use_path_style           = true
+
+  endpoints {
+    acm         = var.aws_endpoint
+    autoscaling = var.aws_endpoint
+    cloudwatch  = var.aws_endpoint
+    ec2         = var.aws_endpoint
+    elbv2       = var.aws_endpoint
+    iam         = var.aws_endpoint
+    kms         = var.aws_endpoint
+    logs        = var.aws_endpoint
+    sns         = var.aws_endpoint
+    ssm         = var.aws_endpoint
+    sts         = var.aws_endpoint
+    wafv2       = var.aws_endpoint
+  }
+}
+
+run "single_plan" {
+  command = plan
+
+  variables {
+    mode          = "single"
+    allowed_cidrs = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = aws_launch_template.this.metadata_options[0].http_tokens == "required" && aws_launch_template.this.metadata_options[0].http_put_response_hop_limit == 1
+    error_message = "IMDSv2 must be required with a hop limit of 1."
+  }
+
+  assert {
+    condition     = aws_instance.this[0].metadata_options[0].http_tokens == "required"
+    error_message = "The single instance must require IMDSv2 itself too."
+  }
+
+  assert {
+    condition     = aws_launch_template.this.block_device_mappings[0].ebs[0].encrypted == "true" && aws_launch_template.this.block_device_mappings[0].ebs[0].kms_key_id == var.kms_key_arn && aws_launch_template.this.block_device_mappings[0].ebs[0].volume_type == "gp3"
+    error_message = "The root volume must be gp3, encrypted with the data key."
+  }
+
+  assert {
+    condition     = aws_launch_template.this.monitoring[0].enabled == false
+    error_message = "detailed_monitoring = false must reach the launch template."
+  }
+
+  assert {
+    condition     = aws_launch_template.this.network_interfaces[0].associate_public_ip_address == "true" && aws_launch_template.this.network_interfaces[0].subnet_id == "subnet-0aaaaaaaaaaaaaaa1"
+    error_message = "single mode: a public IP in the first public subnet."
+  }
+
+  assert {
+    condition     = length(aws_instance.this) == 1 && length(aws_autoscaling_group.this) == 0 && length(aws_lb.this) == 0 && length(aws_security_group.alb) == 0
+    error_message = "single mode: one instance, no ASG, ALB or ALB security group."
+  }
+
+  assert {
+    condition     = [for r in aws_vpc_security_group_ingress_rule.service_from_cidrs : r.cidr_ipv4] == ["203.0.113.0/24"] && alltrue([for r in aws_vpc_security_group_ingress_rule.service_from_cidrs : r.from_port == 8080 && r.to_port == 8080])
+    error_message = "single mode: only the service port, only from allowed_cidrs."
+  }
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.service_from_alb) == 0
+    error_message = "single mode: no ALB rule."
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.service_https.from_port == 443 && aws_vpc_security_group_egress_rule.service_https.to_port == 443
+    error_message = "Egress is HTTPS only."
+  }
+
+  assert {
+    condition     = aws_security_group.service.name == "creditscore-test-scoring-service" && aws_iam_role.instance.name == "creditscore-test-scoring-instance" && aws_launch_template.this.name == "creditscore-test-scoring" && aws_cloudwatch_log_group.service.name == "/creditscore-test/scoring-service"
+    error_message = "Names come from name_prefix."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.service.kms_key_id == var.kms_key_arn && aws_cloudwatch_log_group.service.retention_in_days == 365
+    error_message = "The log group is KMS-encrypted and kept a year."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "CREDITSCORE_PROJECT=creditscore\n",
+        "CREDITSCORE_ENV=test\n",
+        "CREDITSCORE_AWS_ENDPOINT_URL=\n",
+        "CREDITSCORE_AWS_REGION=ap-southeast-1\n",
+        "CREDITSCORE_HOST=0.0.0.0\n",
+        "CREDITSCORE_PORT=8080\n",
+        "CREDITSCORE_WORKERS=0\n",
+        "CREDITSCORE_LOG_FORMAT=json\n",
+        "CREDITSCORE_CUSTOMERS_TABLE=creditscore-test-customers\n",
+        "CREDITSCORE_SCORE_HISTORY_TABLE=creditscore-test-score-history\n",
+        "CREDITSCORE_MODELS_BUCKET=creditscore-test-models\n",
+        "s3://creditscore-test-models/releases/creditscore-latest.tar.gz",
+        "--name \"/creditscore-test/api-keys\" --with-decryption",
+        "ExecStart=/opt/creditscore/venv/bin/creditscore serve",
+        "Restart=always",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=45\n",
+        "systemctl enable --now creditscore.service",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "The user data must install the release, write the settings and run creditscore serve under systemd."
+  }
+
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_API_KEYS=sha256")
+    error_message = "No API key may be written into the user data."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "\"arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-customers/index/*\"",
+        "\"dynamodb:TransactWriteItems\"",
+        "\"arn:aws:s3:::creditscore-test-models/*\"",
+        "\"arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/api-keys\"",
+        "\"kms:GenerateDataKey\"",
+      ] : strcontains(aws_iam_role_policy.instance.policy, needle)
+    ])
+    error_message = "The instance policy must grant the tables, their indexes, the models bucket, the API-keys parameter and the key."
+  }
+
+  assert {
+    condition     = !strcontains(aws_iam_role_policy.instance.policy, "\"s3:PutObject\"") && !strcontains(aws_iam_role_policy.instance.policy, "\"dynamodb:DeleteItem\"") && !strcontains(aws_iam_role_policy.instance.policy, "\"dynamodb:Scan\"")
+    error_message = "The hosts neither write models nor delete or scan items."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.ssm_core.policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    error_message = "Session Manager replaces SSH."
+  }
+}
+
+run "asg_plan" {
+  command = plan
+
+  variables {
+    mode                = "asg"
+    allowed_cidrs       = ["0.0.0.0/0"]
+    certificate_arn     = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    alarm_email         = "oncall@example.com"
+    detailed_monitoring = true
+    extra_settings      = { CREDITSCORE_ALLOW_DEGRADED = "true" }
+    access_logs_bucket  = "creditscore-test-logs"
+    web_acl_arn         = "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/creditscore/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition     = length(aws_instance.this) == 0 && length(aws_autoscaling_group.this) == 1 && length(aws_lb.this) == 1
+    error_message = "asg mode: an ASG behind an ALB, no single instance."
+  }
+
+  assert {
+    condition     = aws_launch_template.this.network_interfaces[0].associate_public_ip_address == "false" && aws_launch_template.this.network_interfaces[0].subnet_id == null && aws_launch_template.this.monitoring[0].enabled
+    error_message = "asg mode: no public IP, subnets from the ASG, detailed monitoring on."
+  }
+
+  assert {
+    condition     = toset(aws_autoscaling_group.this[0].vpc_zone_identifier) == toset(var.private_subnet_ids) && aws_autoscaling_group.this[0].health_check_type == "ELB"
+    error_message = "The ASG runs in the private subnets with ELB health checks."
+  }
+
+  assert {
+    condition     = aws_lb.this[0].internal == false && aws_lb.this[0].drop_invalid_header_fields && aws_lb.this[0].enable_deletion_protection && toset(aws_lb.this[0].subnets) == toset(var.public_subnet_ids)
+    error_message = "Internet-facing ALB in the public subnets, dropping invalid headers, deletion-protected."
+  }
+
+  assert {
+    condition     = aws_lb.this[0].access_logs[0].enabled && aws_lb.this[0].access_logs[0].bucket == "creditscore-test-logs" && length(aws_wafv2_web_acl_association.this) == 1
+    error_message = "Access logs and the web ACL follow their inputs."
+  }
+
+  assert {
+    condition     = aws_lb.this[0].name == "creditscore-test-alb" && aws_lb_target_group.this[0].name == "creditscore-test-tg" && aws_autoscaling_group.this[0].name == "creditscore-test-scoring" && aws_sns_topic.alarms[0].name == "creditscore-test-scoring-alarms"
+    error_message = "Names come from name_prefix."
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this[0].port == 8080 && aws_lb_target_group.this[0].health_check[0].path == "/ready" && aws_lb_target_group.this[0].health_check[0].matcher == "200"
+    error_message = "The target group forwards to the service port and checks /ready for 200."
+  }
+
+  assert {
+    condition     = aws_lb_listener.https[0].port == 443 && aws_lb_listener.https[0].protocol == "HTTPS" && startswith(aws_lb_listener.https[0].ssl_policy, "ELBSecurityPolicy-TLS13-") && aws_lb_listener.https[0].certificate_arn == var.certificate_arn
+    error_message = "HTTPS on 443 with a TLS 1.3/1.2 policy and the certificate."
+  }
+
+  assert {
+    condition     = aws_lb_listener.http_redirect[0].port == 80 && aws_lb_listener.http_redirect[0].default_action[0].type == "redirect" && aws_lb_listener.http_redirect[0].default_action[0].redirect[0].protocol == "HTTPS" && aws_lb_listener.http_redirect[0].default_action[0].redirect[0].port == "443"
+    error_message = "Port 80 only redirects to HTTPS."
+  }
+
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.service_from_cidrs) == 0 && length(aws_vpc_security_group_ingress_rule.service_from_alb) == 1 && aws_vpc_security_group_ingress_rule.service_from_alb[0].from_port == 8080
+    error_message = "asg mode: the hosts accept the service port from the ALB only."
+  }
+
+  assert {
+    condition     = alltrue(concat([for r in aws_vpc_security_group_ingress_rule.alb_https : r.from_port == 443 && r.to_port == 443], [for r in aws_vpc_security_group_ingress_rule.alb_http : r.from_port == 80 && r.to_port == 80])) && length(aws_vpc_security_group_ingress_rule.alb_https) == 1
+    error_message = "0.0.0.0/0 reaches the ALB listeners' ports 443 and 80 only."
+  }
+
+  assert {
+    condition     = aws_autoscaling_policy.cpu[0].target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" && aws_autoscaling_policy.cpu[0].target_tracking_configuration[0].target_value == 60
+    error_message = "Target tracking on average CPU at 60 %."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.p99_latency[0].metric_name == "TargetResponseTime" && aws_cloudwatch_metric_alarm.p99_latency[0].extended_statistic == "p99" && aws_cloudwatch_metric_alarm.unhealthy_hosts[0].metric_name == "UnHealthyHostCount" && aws_cloudwatch_metric_alarm.elb_5xx[0].metric_name == "HTTPCode_ELB_5XX_Count" && aws_cloudwatch_metric_alarm.http_5xx_rate[0].threshold == 5
+    error_message = "Alarms on 5xx count and rate, p99 latency and unhealthy hosts."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alarms[0].kms_master_key_id == var.kms_key_arn && aws_sns_topic_subscription.email[0].endpoint == "oncall@example.com"
+    error_message = "The alarm topic is KMS-encrypted and mails the on-call address."
+  }
+
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_ALLOW_DEGRADED=true\n")
+    error_message = "extra_settings reach /etc/creditscore.env."
+  }
+}
+
+run "single_refuses_world" {
+  command = plan
+
+  variables {
+    mode          = "single"
+    allowed_cidrs = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [aws_security_group.service]
+}
+
+run "asg_requires_certificate" {
+  command = plan
+
+  variables {
+    mode = "asg"
+  }
+
+  expect_failures = [aws_lb_listener.https]
+}
+
+run "prefix_must_match_project_and_environment" {
+  command = plan
+
+  variables {
+    environment = "prod"
+  }
+
+  expect_failures = [aws_launch_template.this]
+}
+
+run "rejects_bad_inputs" {
+  command = plan
+
+  variables {
+    mode          = "blue-green"
+    allowed_cidrs = ["everywhere"]
+    name_prefix   = "Creditscore_Test"
+  }
+
+  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix]
+}
+
+run "setup" {
+  module {
+    source = "./tests/setup"
+  }
+}
+
+run "single_apply" {
+  command = apply
+
+  variables {
+    mode              = "single"
+    vpc_id            = run.setup.vpc_id
+    public_subnet_ids = run.setup.subnet_ids
+    ami_id            = run.setup.ami_id
+    allowed_cidrs     = ["203.0.113.0/24"]
+  }
+
+  assert {
+    condition     = startswith(output.api_url, "http://") && endswith(output.api_url, ":8080")
+    error_message = "single mode serves http://<host>:8080."
+  }
+
+  assert {
+    condition     = output.instance_id != null && output.asg_name == null && output.alb_dns_name == null && output.alarm_topic_arn == null && output.alb_security_group_id == null
+    error_message = "single mode outputs an instance and nulls for the asg resources."
+  }
+
+  # The subnet comes from the launch template's network interface (asserted in single_plan); moto's
+  # RunInstances ignores it and picks a default subnet, so it is not asserted here.
+  assert {
+    condition     = aws_instance.this[0].launch_template[0].id == aws_launch_template.this.id
+    error_message = "The instance is launched from the module's launch template."
+  }
+}
+
+run "asg_apply" {
+  command = apply
+  # A state of its own: moto's CreateLaunchTemplateVersion keeps user data in a form its Auto Scaling
+  # cannot read, so the group must start from version 1 of the launch template.
+  state_key = "asg"
+
+  variables {
+    name_prefix             = "creditscore-asgtest"
+    environment             = "asgtest"
+    mode                    = "asg"
+    vpc_id                  = run.setup.vpc_id
+    public_subnet_ids       = run.setup.subnet_ids
+    private_subnet_ids      = run.setup.subnet_ids
+    ami_id                  = run.setup.ami_id
+    allowed_cidrs           = ["0.0.0.0/0"]
+    certificate_arn         = run.setup.certificate_arn
+    alb_deletion_protection = false
+    min_size                = 1
+    desired_capacity        = 1
+    max_size                = 2
+  }
+
+  assert {
+    condition     = startswith(output.api_url, "https://") && output.alb_dns_name != null && output.asg_name == "creditscore-asgtest-scoring" && output.instance_id == null && output.alarm_topic_arn != null
+    error_message = "asg mode serves https://<alb> and outputs the ASG, ALB and topic."
+  }
+}

@@ -1,0 +1,398 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name_prefix" {
+  description = "Prefix of every resource name, `{project}-{environment}` (for example `creditscore-dev`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-42 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit."
+  }
+}
+
+variable "project" {
+  description = "Project name, written to the hosts as CREDITSCORE_PROJECT. `name_prefix` must equal `{project}-{environment}`."
+  type        = string
+  default     = "creditscore"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.project))
+    error_message = "project must be lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (dev, prod, ...), written to the hosts as CREDITSCORE_ENV. `name_prefix` must equal `{project}-{environment}`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]*$", var.environment))
+    error_message = "environment must be lowercase letters and digits, starting with a letter (for example dev or prod)."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every taggable resource of the module."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Shape
+################################################################################
+
+variable "mode" {
+  description = "`single`: one EC2 instance with a public IP in the first public subnet, the service port open to `allowed_cidrs` (dev). `asg`: an Auto Scaling group in the private subnets behind an internet-facing HTTPS ALB, with alarms (prod)."
+  type        = string
+  default     = "single"
+
+  validation {
+    condition     = contains(["single", "asg"], var.mode)
+    error_message = "mode must be \"single\" or \"asg\"."
+  }
+}
+
+################################################################################
+# Network (from modules/vpc)
+################################################################################
+
+variable "vpc_id" {
+  description = "ID of the VPC the security groups, target group and hosts belong to."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "public_subnet_ids" {
+  description = "Public subnets: the single instance goes in the first one; the ALB spans all of them (at least two in asg mode)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 1 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "public_subnet_ids must hold at least one subnet ID (subnet-...)."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets the Auto Scaling group launches into (asg mode; unused in single mode)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "private_subnet_ids must be subnet IDs (subnet-...)."
+  }
+}
+
+variable "allowed_cidrs" {
+  description = "IPv4 CIDR blocks allowed in: to the ALB's ports 443 and 80 (asg mode; 0.0.0.0/0 for a public API), or to the service port of the single instance (single mode; 0.0.0.0/0 is refused there because the port is plain HTTP). Empty: nobody."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.allowed_cidrs : can(cidrnetmask(c))])
+    error_message = "Every allowed_cidrs entry must be an IPv4 CIDR block such as 203.0.113.0/24."
+  }
+}
+
+variable "service_port" {
+  description = "TCP port the scoring service listens on (CREDITSCORE_PORT) and the target group forwards to."
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.service_port >= 1024 && var.service_port <= 65535 && floor(var.service_port) == var.service_port
+    error_message = "service_port must be a whole number from 1024 to 65535 (the service runs as an unprivileged user)."
+  }
+}
+
+################################################################################
+# Data resources (from modules/data)
+################################################################################
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key: encrypts the root volumes, the log group and the alarm topic; the hosts may Decrypt/GenerateDataKey with it (S3 and DynamoDB SSE-KMS). Its key policy must let CloudWatch Logs and CloudWatch (alarms to SNS) use it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
+variable "models_bucket" {
+  description = "Name of the models bucket: model versions, pointers and the release artifact (`release_key`)."
+  type        = string
+}
+
+variable "models_bucket_arn" {
+  description = "ARN of the models bucket; the hosts may list it and read its objects."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.models_bucket_arn))
+    error_message = "models_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
+variable "customers_table_arn" {
+  description = "ARN of the customers DynamoDB table (its GSIs, `/index/*`, are granted too)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", var.customers_table_arn))
+    error_message = "customers_table_arn must be a DynamoDB table ARN."
+  }
+}
+
+variable "score_history_table_arn" {
+  description = "ARN of the score-history DynamoDB table."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", var.score_history_table_arn))
+    error_message = "score_history_table_arn must be a DynamoDB table ARN."
+  }
+}
+
+################################################################################
+# Hosts
+################################################################################
+
+variable "ami_id" {
+  description = "AMI of the hosts: Amazon Linux 2023 (x86_64 or arm64 matching `instance_type`), resolved by the environment; the bootstrap uses dnf, python3.11 and the AWS CLI it ships."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]+$", var.ami_id))
+    error_message = "ami_id must look like ami-0123456789abcdef0."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the hosts."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "detailed_monitoring" {
+  description = "EC2 detailed (1-minute) monitoring of the hosts."
+  type        = bool
+  default     = true
+}
+
+variable "root_volume_size" {
+  description = "Size in GiB of each host's root volume (gp3, encrypted with `kms_key_arn`)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.root_volume_size >= 8 && var.root_volume_size <= 1024
+    error_message = "root_volume_size must be from 8 to 1024 GiB."
+  }
+}
+
+variable "root_device_name" {
+  description = "Device name of the AMI's root volume (/dev/xvda on Amazon Linux 2023)."
+  type        = string
+  default     = "/dev/xvda"
+}
+
+variable "release_key" {
+  description = "Key in the models bucket of the release artifact the hosts pip-install at boot: a wheel or sdist of the project."
+  type        = string
+  default     = "releases/creditscore-latest.tar.gz"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+\\.(whl|tar\\.gz)$", var.release_key)) && !startswith(var.release_key, "/")
+    error_message = "release_key must be an S3 key (no leading slash) ending in .whl or .tar.gz."
+  }
+}
+
+variable "api_keys_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding CREDITSCORE_API_KEYS (comma-separated `sha256hex:scope` entries from `creditscore apikey new`). Null: `/{name_prefix}/api-keys`. Created outside Terraform so that no key reaches the state."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_keys_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.api_keys_parameter_name))
+    error_message = "api_keys_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
+variable "api_keys_kms_key_arn" {
+  description = "KMS key that encrypts the API-keys parameter, when it is neither `kms_key_arn` nor the AWS-managed aws/ssm key. Null: the parameter uses one of those two."
+  type        = string
+  default     = null
+}
+
+variable "shutdown_seconds" {
+  description = "CREDITSCORE_SHUTDOWN_SECONDS: how long in-flight requests may take after SIGTERM. systemd waits 15 s more before SIGKILL; the target group's deregistration delay equals it."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.shutdown_seconds >= 1 && var.shutdown_seconds <= 600
+    error_message = "shutdown_seconds must be from 1 to 600."
+  }
+}
+
+variable "extra_settings" {
+  description = "Further CREDITSCORE_* settings written to /etc/creditscore.env (for example CREDITSCORE_EXISTING_CUSTOMER_MODELS). They override the module's own, except CREDITSCORE_API_KEYS, which only the SSM parameter sets."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.extra_settings :
+      can(regex("^CREDITSCORE_[A-Z0-9_]+$", k)) && k != "CREDITSCORE_API_KEYS" && !can(regex("[\\n\\r]", v))
+    ])
+    error_message = "extra_settings keys must be CREDITSCORE_* names other than CREDITSCORE_API_KEYS, and values must be single lines."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the service's CloudWatch log group keeps events. One of the values CloudWatch Logs accepts."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# asg mode
+################################################################################
+
+variable "min_size" {
+  description = "Minimum number of hosts in the Auto Scaling group (asg mode)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.min_size >= 0
+    error_message = "min_size must not be negative."
+  }
+}
+
+variable "max_size" {
+  description = "Maximum number of hosts in the Auto Scaling group (asg mode)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.max_size >= 1
+    error_message = "max_size must be at least 1."
+  }
+}
+
+variable "desired_capacity" {
+  description = "Hosts at creation (asg mode); afterwards the scaling policy owns it and Terraform ignores changes to it."
+  type        = number
+  default     = 2
+}
+
+variable "health_check_grace_period" {
+  description = "Seconds after launch before the ALB health check counts (asg mode): boot, pip install and model load."
+  type        = number
+  default     = 600
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilisation of the group's target-tracking policy (asg mode)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.cpu_target_percent > 0 && var.cpu_target_percent < 100
+    error_message = "cpu_target_percent must be between 0 and 100."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate of the ALB's HTTPS listener. Required in asg mode."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:(acm|iam):", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM (or IAM server) certificate ARN."
+  }
+}
+
+variable "ssl_policy" {
+  description = "Security policy of the HTTPS listener: a TLS 1.2+ or TLS 1.3 ELB policy."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+  validation {
+    condition     = can(regex("^ELBSecurityPolicy-(TLS13-1-[23]-|TLS-1-2-|FS-1-2-)", var.ssl_policy))
+    error_message = "ssl_policy must be a TLS 1.2+ policy: ELBSecurityPolicy-TLS13-1-2-*, ELBSecurityPolicy-TLS13-1-3-*, ELBSecurityPolicy-TLS-1-2-* or ELBSecurityPolicy-FS-1-2-*."
+  }
+}
+
+variable "alb_deletion_protection" {
+  description = "Deletion protection of the ALB (asg mode)."
+  type        = bool
+  default     = true
+}
+
+variable "alb_idle_timeout" {
+  description = "Idle timeout of the ALB in seconds (asg mode)."
+  type        = number
+  default     = 60
+}
+
+variable "access_logs_bucket" {
+  description = "Bucket for the ALB's access logs (asg mode); its policy must allow the ELB log delivery. Null: no access logs."
+  type        = string
+  default     = null
+}
+
+variable "access_logs_prefix" {
+  description = "Key prefix of the ALB's access logs. Null: `name_prefix`."
+  type        = string
+  default     = null
+}
+
+variable "web_acl_arn" {
+  description = "WAFv2 web ACL (REGIONAL) to associate with the ALB (asg mode). Null: none."
+  type        = string
+  default     = null
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (asg mode). Null: no subscription."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address."
+  }
+}
+
+variable "alarm_5xx_count_threshold" {
+  description = "Alarm when the ALB itself answers more than this many 5xx in 5 minutes (asg mode)."
+  type        = number
+  default     = 10
+}
+
+variable "alarm_5xx_rate_percent" {
+  description = "Alarm when more than this percentage of requests get a 5xx (ALB or target) over 5 minutes, for 2 periods (asg mode)."
+  type        = number
+  default     = 5
+}
+
+variable "alarm_p99_latency_seconds" {
+  description = "Alarm when the targets' p99 response time exceeds this many seconds for 3 one-minute periods (asg mode)."
+  type        = number
+  default     = 1
+}

@@ -1,0 +1,356 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name_prefix" {
+  description = "Prefix of every resource name, `{project}-{environment}` (for example `creditscore-dev`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-42 characters of lowercase letters, digits and hyphens, start with a letter and end with a letter or digit."
+  }
+}
+
+variable "tags" {
+  description = "Tags applied to every taggable resource of the module."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Data resources (from modules/data)
+################################################################################
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key of the data: the buckets' SSE-KMS key, and the key of the Glue security configuration, the log groups, the code objects and the training volumes/outputs. Its key policy must let CloudWatch Logs use it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
+variable "raw_bucket" {
+  description = "Name of the raw bucket (`{source}/ingest_date=YYYY-MM-DD/{file}.csv`); its EventBridge notifications must be on for the event trigger."
+  type        = string
+}
+
+variable "raw_bucket_arn" {
+  description = "ARN of the raw bucket; the Glue job may read it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.raw_bucket_arn))
+    error_message = "raw_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
+variable "cleaned_bucket" {
+  description = "Name of the cleaned bucket (features, identity, transactions, quarantine, reports)."
+  type        = string
+}
+
+variable "cleaned_bucket_arn" {
+  description = "ARN of the cleaned bucket; the Glue job may read and write it, training may read it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.cleaned_bucket_arn))
+    error_message = "cleaned_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
+variable "models_bucket" {
+  description = "Name of the models bucket: receives the Glue code under `code_prefix` and the training outputs under `training_output_prefix`."
+  type        = string
+}
+
+variable "models_bucket_arn" {
+  description = "ARN of the models bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.models_bucket_arn))
+    error_message = "models_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
+################################################################################
+# Glue ETL
+################################################################################
+
+variable "glue_script_path" {
+  description = "Local path of the Glue entry point, `etl/glue_job.py` (environments pass \"$${path.root}/../../etl/glue_job.py\"). Uploaded to `s3://{models_bucket}/{code_prefix}glue_job.py`."
+  type        = string
+
+  validation {
+    condition     = endswith(var.glue_script_path, ".py")
+    error_message = "glue_script_path must name a .py file."
+  }
+}
+
+variable "glue_libs_path" {
+  description = "Local path of a zip of the `etl` and `creditscore` packages, built outside Terraform; uploaded beside the script and passed as --extra-py-files."
+  type        = string
+
+  validation {
+    condition     = endswith(var.glue_libs_path, ".zip")
+    error_message = "glue_libs_path must name a .zip file."
+  }
+}
+
+variable "code_prefix" {
+  description = "Key prefix of the Glue code in the models bucket (ends with /)."
+  type        = string
+  default     = "glue/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/$", var.code_prefix))
+    error_message = "code_prefix must be an S3 key prefix without a leading slash and ending with /, for example glue/."
+  }
+}
+
+variable "glue_worker_type" {
+  description = "Worker type of the Glue job."
+  type        = string
+  default     = "G.1X"
+
+  validation {
+    condition     = contains(["G.1X", "G.2X", "G.4X", "G.8X"], var.glue_worker_type)
+    error_message = "glue_worker_type must be G.1X, G.2X, G.4X or G.8X."
+  }
+}
+
+variable "glue_number_of_workers" {
+  description = "Number of workers of the Glue job (at least 2: a driver and an executor)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.glue_number_of_workers >= 2 && floor(var.glue_number_of_workers) == var.glue_number_of_workers
+    error_message = "glue_number_of_workers must be a whole number of at least 2."
+  }
+}
+
+variable "glue_timeout_minutes" {
+  description = "Minutes a Glue job run may take before it is stopped."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.glue_timeout_minutes >= 1 && var.glue_timeout_minutes <= 2880
+    error_message = "glue_timeout_minutes must be from 1 to 2880."
+  }
+}
+
+variable "glue_max_retries" {
+  description = "Retries of a failed Glue job run."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.glue_max_retries >= 0 && var.glue_max_retries <= 10
+    error_message = "glue_max_retries must be from 0 to 10."
+  }
+}
+
+variable "glue_additional_python_modules" {
+  description = "pip requirements Glue installs before the run (--additional-python-modules), for dependencies of the libs zip that Glue 5.0 lacks."
+  type        = list(string)
+  default     = []
+}
+
+variable "glue_extra_arguments" {
+  description = "Further default arguments of the job, merged over the module's (for example {\"--INGEST_DATE\" = \"2025-06-01\"} or {\"--SNAPSHOT\" = ...})."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.glue_extra_arguments) : startswith(k, "--")])
+    error_message = "glue_extra_arguments keys must start with --."
+  }
+}
+
+variable "create_catalog_database" {
+  description = "Create a Glue Data Catalog database named after the prefix (hyphens become underscores), for crawlers or Athena over the cleaned bucket."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Event trigger: raw objects -> EventBridge -> Glue workflow -> job
+################################################################################
+
+variable "enable_event_trigger" {
+  description = "Start the ETL when raw objects land: an EventBridge rule on the raw bucket's Object Created events notifies a Glue workflow whose EVENT trigger starts the job. Needs EventBridge notifications on the raw bucket."
+  type        = bool
+  default     = true
+}
+
+variable "raw_event_key_prefixes" {
+  description = "Key prefixes of the raw objects whose creation counts as an event: one per ETL source."
+  type        = list(string)
+  default     = ["customers/", "transactions/", "social/"]
+
+  validation {
+    condition     = length(var.raw_event_key_prefixes) >= 1
+    error_message = "raw_event_key_prefixes must hold at least one prefix."
+  }
+}
+
+variable "event_batch_size" {
+  description = "Events the Glue trigger waits for before starting a run (3: the three source files of one ingest)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.event_batch_size >= 1 && var.event_batch_size <= 100
+    error_message = "event_batch_size must be from 1 to 100."
+  }
+}
+
+variable "event_batch_window_seconds" {
+  description = "Seconds after the first event at which the trigger starts a run even if fewer than event_batch_size events came."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.event_batch_window_seconds >= 1 && var.event_batch_window_seconds <= 900
+    error_message = "event_batch_window_seconds must be from 1 to 900."
+  }
+}
+
+################################################################################
+# Logs
+################################################################################
+
+variable "log_retention_days" {
+  description = "Days the module's CloudWatch log groups keep events. One of the values CloudWatch Logs accepts."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+################################################################################
+# SageMaker training and the retraining schedule
+################################################################################
+
+variable "training_image_uri" {
+  description = "ECR URI of the training image (a SageMaker framework image with Python 3.11, e.g. PyTorch training). Scopes the SageMaker role's ECR pull; required when the retraining schedule is on."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.training_image_uri == null || can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$", var.training_image_uri))
+    error_message = "training_image_uri must be an ECR image URI: ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG (or @sha256:DIGEST)."
+  }
+}
+
+variable "enable_retraining_schedule" {
+  description = "Create the EventBridge Scheduler schedules that start a SageMaker training job per model in `retraining_models`."
+  type        = bool
+  default     = false
+}
+
+variable "retraining_schedule_expression" {
+  description = "When retraining runs: an EventBridge Scheduler cron() or rate() expression."
+  type        = string
+  default     = "cron(0 3 ? * MON *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.retraining_schedule_expression))
+    error_message = "retraining_schedule_expression must be cron(...) or rate(...)."
+  }
+}
+
+variable "retraining_schedule_timezone" {
+  description = "Time zone of the cron expression."
+  type        = string
+  default     = "UTC"
+}
+
+variable "retraining_models" {
+  description = "Scorers to retrain on the schedule, one training job each (the `model` hyperparameter)."
+  type        = list(string)
+  default     = ["xgboost-new-customer", "pytorch-traditional", "extratrees-social"]
+
+  validation {
+    condition     = alltrue([for m in var.retraining_models : can(regex("^[a-z0-9][a-z0-9-]{0,47}$", m))])
+    error_message = "retraining_models entries must be scorer names: lowercase letters, digits and hyphens, at most 48 characters."
+  }
+}
+
+variable "training_data_prefix" {
+  description = "Key prefix in the cleaned bucket of the train channel: a folder that directly holds the parquet parts (for example `features/snapshot=2025-06-01/`). Required when the retraining schedule is on."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.training_data_prefix == null || can(regex("^[^/].*/$", var.training_data_prefix))
+    error_message = "training_data_prefix must be a key prefix without a leading slash, ending with /."
+  }
+}
+
+variable "training_source_key" {
+  description = "Key in the models bucket of the script-mode source tarball (the project, with a requirements.txt or setup that installs it), passed as sagemaker_submit_directory."
+  type        = string
+  default     = "training/sourcedir.tar.gz"
+}
+
+variable "training_entry_point" {
+  description = "Script-mode entry point inside the source tarball (sagemaker_program)."
+  type        = string
+  default     = "training/sagemaker.py"
+}
+
+variable "training_hyperparameters" {
+  description = "Further hyperparameters of every scheduled training job (string values; `params` a JSON object string)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "training_environment" {
+  description = "Further environment variables of the training container (CREDITSCORE_* settings such as the score scaling)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "training_output_prefix" {
+  description = "Key prefix in the models bucket of the training jobs' outputs (`{prefix}{model}/{job}/output/model.tar.gz`)."
+  type        = string
+  default     = "training-jobs/"
+
+  validation {
+    condition     = can(regex("^[^/].*/$", var.training_output_prefix))
+    error_message = "training_output_prefix must be a key prefix without a leading slash, ending with /."
+  }
+}
+
+variable "training_instance_type" {
+  description = "SageMaker instance type of the training jobs."
+  type        = string
+  default     = "ml.m5.xlarge"
+
+  validation {
+    condition     = startswith(var.training_instance_type, "ml.")
+    error_message = "training_instance_type must be a SageMaker instance type (ml.*)."
+  }
+}
+
+variable "training_volume_size_gb" {
+  description = "Size in GB of each training job's (KMS-encrypted) storage volume."
+  type        = number
+  default     = 30
+}
+
+variable "training_max_runtime_seconds" {
+  description = "Seconds a training job may run before SageMaker stops it."
+  type        = number
+  default     = 7200
+}
