@@ -54,7 +54,7 @@ $(CHECKOV): constraints-checkov.txt
 
 tf-check: install dist $(if $(TF_MIRROR),$(TF_RC)) $(CHECKOV)
 	terraform fmt -check -recursive modules envs
-	$(CHECKOV) --quiet --compact --framework terraform -d modules -d envs
+	$(CHECKOV) --quiet --compact --skip-download --framework terraform -d modules -d envs
 	$(BIN)/pytest tests/test_terraform.py
 
 test: lint typecheck unit tf-check

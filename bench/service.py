@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -724,8 +725,20 @@ def left_running(servers: Sequence[Server]) -> list[int]:
     return sorted(alive)
 
 
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM and SIGHUP into SystemExit: by default they end Python without running the ``finally``
+    that stops the servers (``timeout``, a closed terminal)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
+    _exit_on_sigterm()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     stem = args.out.with_suffix("")
     key, key_entry = new_key(["score"])

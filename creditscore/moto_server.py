@@ -10,6 +10,11 @@ The snapshot is also a deep copy of each whole table, so one TransactWriteItems 
 customers took seconds and timed out. With calls serialised, saving just the items a transaction touches
 rolls it back as exactly, so :func:`_item_level_rollback` does that instead.
 
+Bucket policies: moto enforces their Deny statements but evaluates no condition operator but StringEquals,
+and knows no request context, so the TLS-only policy every deployed bucket carries (deny when
+``aws:SecureTransport`` is false) refused every upload. This endpoint stands in for AWS's HTTPS endpoints:
+:func:`_bucket_permission` evaluates ``Bool`` conditions with ``aws:SecureTransport`` true.
+
 ``python -m creditscore.moto_server -H HOST -p PORT``; :class:`creditscore.local_aws.LocalAws` runs it.
 """
 
@@ -17,19 +22,22 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3.models import FakeBucket
 from werkzeug.serving import run_simple
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -95,6 +103,36 @@ def _restore(table: Table, hash_key: Any, range_key: Any, item: Any) -> None:
         table.items[hash_key][range_key] = item
 
 
+# The request context of every S3 request to this endpoint, as AWS would give it over HTTPS.
+_S3_REQUEST_CONTEXT: Final = {"aws:securetransport": "true"}
+
+
+def _bool_conditions_hold(statement: dict[str, Any]) -> bool:
+    """Whether the statement's ``Bool`` conditions hold in :data:`_S3_REQUEST_CONTEXT` (a key it lacks
+    makes the condition false, as in AWS)."""
+    for key, expected in statement.get("Condition", {}).get("Bool", {}).items():
+        values = expected if isinstance(expected, list) else [expected]
+        actual = _S3_REQUEST_CONTEXT.get(key.lower())
+        if actual is None or actual not in (str(value).lower() for value in values):
+            return False
+    return True
+
+
+def _bucket_permission(bucket: FakeBucket, action: str, resource: str) -> PermissionResult:
+    """moto's check, over the statements whose ``Bool`` conditions hold: moto itself treats a Deny whose
+    condition does not match as a denial."""
+    if bucket.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(bucket.policy)
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    applicable = [statement for statement in statements if _bool_conditions_hold(statement)]
+    if not applicable:
+        return PermissionResult.NEUTRAL
+    policy = IAMPolicy(json.dumps({**document, "Statement": applicable}))
+    result: PermissionResult = policy.is_action_permitted(action, resource)
+    return result
+
+
 def _exit(_signum: int, _frame: FrameType | None) -> None:
     sys.exit(0)
 
@@ -106,11 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # moto builds some URLs (presigned, multipart) from this.
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    # AWS's managed policies (AmazonSSMManagedInstanceCore, AWSGlueServiceRole), which roles attach.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGINT, _exit)
     DynamoDBBackend.transact_write_items = _item_level_rollback(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items
     )
+    FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign,assignment]
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(args.host, args.port, SerialDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
 

@@ -1,7 +1,8 @@
 """AWS Glue 5.0 entry point (Spark 3.5, Python 3.11): the pipeline of ``creditscore etl``, on s3:// paths.
 
-Job arguments (``--name value``): RAW_BUCKET, CLEANED_BUCKET, INGEST_DATE (YYYY-MM-DD), and optionally
-SNAPSHOT (default: the ingest date) and AS_OF (default: the day after the latest transaction). The ``etl``
+Job arguments (``--name value``): RAW_BUCKET, CLEANED_BUCKET, and optionally INGEST_DATE (YYYY-MM-DD;
+default: the newest raw partition, as a run started by new raw objects gets no date), SNAPSHOT (default:
+the ingest date) and AS_OF (default: the day after the latest transaction). The ``etl``
 package rides along through ``--extra-py-files``; Terraform's ``ml`` module uploads both.
 """
 
@@ -13,11 +14,11 @@ from datetime import UTC, date, datetime
 import boto3
 
 from etl import pipeline, report
-from etl.ingest import raw_key
+from etl.ingest import latest_ingest_date, raw_key
 from etl.sources import SOURCES
 
-REQUIRED = ["JOB_NAME", "RAW_BUCKET", "CLEANED_BUCKET", "INGEST_DATE"]
-OPTIONAL = ["SNAPSHOT", "AS_OF"]
+REQUIRED = ["JOB_NAME", "RAW_BUCKET", "CLEANED_BUCKET"]
+OPTIONAL = ["INGEST_DATE", "SNAPSHOT", "AS_OF"]
 
 
 def main(argv: list[str]) -> pipeline.EtlReport:
@@ -32,7 +33,12 @@ def main(argv: list[str]) -> pipeline.EtlReport:
     job = Job(glue)
     job.init(args["JOB_NAME"], args)
 
-    ingest_date = date.fromisoformat(args["INGEST_DATE"])
+    s3 = boto3.client("s3")
+    ingest_date = (
+        date.fromisoformat(args["INGEST_DATE"])
+        if args.get("INGEST_DATE")
+        else latest_ingest_date(s3, args["RAW_BUCKET"])
+    )
     snapshot = args.get("SNAPSHOT") or ingest_date.isoformat()
     as_of = date.fromisoformat(args["AS_OF"]) if args.get("AS_OF") else None
     raw_paths = {s.name: f"s3://{args['RAW_BUCKET']}/{raw_key(s, ingest_date)}" for s in SOURCES}
@@ -44,7 +50,7 @@ def main(argv: list[str]) -> pipeline.EtlReport:
         now=datetime.now(UTC),
         as_of=as_of,
     )
-    boto3.client("s3").put_object(
+    s3.put_object(
         Bucket=args["CLEANED_BUCKET"],
         Key=f"reports/snapshot={snapshot}/{report.REPORT_NAME}",
         Body=report.to_json(result).encode(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -173,3 +174,16 @@ def list_objects(s3: Any, bucket: str) -> list[tuple[str, int]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         found.extend((item["Key"], int(item["Size"])) for item in page.get("Contents", []))
     return found
+
+
+_INGEST_DATE_RE: Final = re.compile(r"^customers/ingest_date=(\d{4}-\d{2}-\d{2})/")
+
+
+def latest_ingest_date(s3: Any, bucket: str) -> date:
+    """The newest raw partition's date (the ETL's default; the Glue job's when started by new objects)."""
+    dates = sorted({m.group(1) for key, _ in list_objects(s3, bucket) if (m := _INGEST_DATE_RE.match(key))})
+    if not dates:
+        raise IngestError(
+            f"s3://{bucket} holds no customers/ingest_date=…/ data: run `creditscore ingest` first"
+        )
+    return date.fromisoformat(dates[-1])

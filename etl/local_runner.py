@@ -7,7 +7,6 @@ deleted first, and the report, written last, marks a complete snapshot.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,27 +18,17 @@ from creditscore import aws
 from creditscore.config import Settings
 from creditscore.errors import JobError
 from etl import pipeline, report
-from etl.ingest import list_objects, raw_key
+from etl.ingest import latest_ingest_date, list_objects, raw_key
 from etl.sources import SOURCES
 from etl.spark import local_session
 
 OUTPUTS: Final = ("quarantine", "identity", "transactions", "features")
-_INGEST_DATE_RE: Final = re.compile(r"^customers/ingest_date=(\d{4}-\d{2}-\d{2})/")
 
 log = structlog.get_logger(__name__)
 
 
 class EtlError(JobError):
     """The raw data for the run is missing or incomplete."""
-
-
-def latest_ingest_date(s3: Any, bucket: str) -> date:
-    dates = sorted({m.group(1) for key, _ in list_objects(s3, bucket) if (m := _INGEST_DATE_RE.match(key))})
-    if not dates:
-        raise EtlError(
-            f"s3://{bucket} holds no customers/ingest_date=…/ data: run `creditscore ingest` first"
-        )
-    return date.fromisoformat(dates[-1])
 
 
 def _stage(s3: Any, bucket: str, ingest_date: date, into: Path) -> dict[str, str]:

@@ -34,11 +34,11 @@ module "data" {
 
 # The service's release: installed by the host's user_data from the models bucket.
 resource "aws_s3_object" "release" {
-  bucket     = module.data.models_bucket
-  key        = "releases/${local.wheel}"
-  source     = "${local.dist_dir}/${local.wheel}"
-  etag       = filemd5("${local.dist_dir}/${local.wheel}")
-  kms_key_id = module.data.kms_key_arn
+  bucket      = module.data.models_bucket
+  key         = "releases/${local.wheel}"
+  source      = "${local.dist_dir}/${local.wheel}"
+  source_hash = filemd5("${local.dist_dir}/${local.wheel}")
+  kms_key_id  = module.data.kms_key_arn
 }
 
 module "compute" {

@@ -34,11 +34,11 @@ module "data" {
 
 # The service's release: installed by the host's user_data from the models bucket.
 resource "aws_s3_object" "release" {
-  bucket     = module.data.models_bucket
-  key        = "releases/${local.wheel}"
-  source     = "${local.dist_dir}/${local.wheel}"
-  etag       = filemd5("${local.dist_dir}/${local.wheel}")
-  kms_key_id = module.data.kms_key_arn
+  bucket      = module.data.models_bucket
+  key         = "releases/${local.wheel}"
+  source      = "${local.dist_dir}/${local.wheel}"
+  source_hash = filemd5("${local.dist_dir}/${local.wheel}")
+  kms_key_id  = module.data.kms_key_arn
 }
 
 module "compute" {
@@ -84,5 +84,7 @@ module "ml" {
   glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule
+  training_image_uri         = var.training_image_uri
+  training_data_prefix       = var.training_data_prefix
   tags                       = local.tags
 }

@@ -95,9 +95,21 @@ variable "enable_event_trigger" {
 }
 
 variable "enable_retraining_schedule" {
-  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job)."
+  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job per model); needs training_image_uri and training_data_prefix."
   type        = bool
-  default     = true
+  default     = false
+}
+
+variable "training_image_uri" {
+  description = "SageMaker training image (a PyTorch/scikit-learn framework image) for scheduled retraining."
+  type        = string
+  default     = null
+}
+
+variable "training_data_prefix" {
+  description = "Cleaned-bucket snapshot folder scheduled retraining reads (e.g. features/snapshot=2026-11-27/)."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

@@ -58,6 +58,22 @@ resource "aws_kms_key" "this" {
           }
         }
       },
+      {
+        # Alarms publish to the compute module's SNS topic, encrypted with this key.
+        Sid       = "CloudWatchAlarmsPublishToEncryptedTopics"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+      {
+        # The Auto Scaling group launches hosts whose root volumes are encrypted with this key.
+        Sid       = "AutoScalingLaunchesEncryptedVolumes"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling" }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+        Resource  = "*"
+      },
     ]
   })
 
