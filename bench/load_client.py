@@ -8,8 +8,8 @@ benchmark's driver so that the driver's own work (sampling /proc, printing) neve
 The driver talks to it over stdin/stdout, one JSON line at a time:
 
 1. the driver writes the :class:`Plan`;
-2. the client opens a pool of ``concurrency`` keep-alive connections, sends the warm-up requests (not
-   counted) and writes ``{"event": "warm"}``;
+2. the client sends the warm-up requests (not counted) over a keep-alive pool of up to ``concurrency``
+   connections (the warm-up opens ``min(concurrency, warmup)`` of them) and writes ``{"event": "warm"}``;
 3. the driver samples the server's CPU and writes ``go``;
 4. the client sends the measured requests and writes ``{"event": "done", ...}`` with the :class:`Outcome`;
 5. the driver samples the CPU again, counts each worker's connections and writes ``bye``; the client exits.

@@ -15,7 +15,9 @@ Run it as a module from the repository root (see bench/load_customers.py for why
 The load comes from ``bench.load_client``, a process of its own with a pool of ``concurrency`` keep-alive
 connections and a warm-up that is not counted. A run sends ``--requests`` requests (at most 500 at
 concurrency 1) or stops sending after ``--max-seconds``, whichever comes first: the endpoints that write to
-DynamoDB go at the pace of the moto stand-in, which can be a few requests a second.
+DynamoDB go at the pace of the moto stand-in, tens of requests a second. Before each run the benchmark waits
+(up to ``--settle-seconds``) for an idle machine, and runs again (``--busy-retries``) when other processes
+kept the cores busy meanwhile, keeping the least disturbed attempt.
 
 CPU is read from /proc (utime + stime) before and after each measured part: the service's figure sums the
 gunicorn master's worker processes, moto's is the one moto process (it is the DynamoDB stand-in and shares
@@ -116,12 +118,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--max-seconds", type=float, default=20.0, help="a run stops sending after this many seconds"
     )
     parser.add_argument(
-        "--settle-seconds", type=float, default=30.0, help="longest wait for an idle machine before a run"
+        "--settle-seconds", type=float, default=10.0, help="longest wait for an idle machine before a run"
     )
     parser.add_argument(
         "--busy-retries",
         type=int,
-        default=2,
+        default=1,
         help="run again when other processes kept more than a quarter core busy during a run",
     )
     parser.add_argument("--stored-customers", type=int, default=2000)
@@ -391,7 +393,7 @@ class Run:
     #: Each worker's CPU seconds and the client connections it held at the end, in the same order.
     worker_cpu_seconds: list[float]
     worker_connections: list[int]
-    #: Seconds waited for the processes to go idle before the run; None: they never did.
+    #: Seconds waited for the machine to go idle before the run; None: it did not within --settle-seconds.
     settled_after: float | None
     #: A worker was replaced during the run: its CPU is missing from the figure.
     workers_changed: bool

@@ -19,8 +19,9 @@ import structlog
 from creditscore.config import Settings
 
 _EMAIL_RE: Final = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-# 9- or 12-digit national IDs and 10/11-digit phone numbers (with or without +84): any long digit run.
-_DIGITS_RE: Final = re.compile(r"(?<!\d)\+?\d{9,12}(?!\d)")
+# 9- or 12-digit national IDs and 10/11-digit phone numbers (with or without +84): any long digit run
+# standing on its own. Digits inside a hex token (a request id) are not an identifier and stay readable.
+_DIGITS_RE: Final = re.compile(r"(?<![\dA-Za-z])\+?\d{9,12}(?![\dA-Za-z])")
 
 
 def pseudonym(value: str) -> str:

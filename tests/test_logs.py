@@ -24,5 +24,8 @@ def test_json_lines_never_carry_raw_ids_emails_or_phones(capsys: pytest.CaptureF
 
 def test_mask_and_pseudonym() -> None:
     assert mask_pii("id 123456789 and +84912345678, 12 rows") == "id <redacted> and <redacted>, 12 rows"
+    assert mask_pii("id=079123456789;") == "id=<redacted>;"
+    request_id = "60da2399bca123456789d62ed16baaaf"  # a uuid4 hex holding a 9-digit run
+    assert mask_pii(f"request_id={request_id}") == f"request_id={request_id}"
     assert pseudonym("001085012345") == pseudonym("001085012345") != pseudonym("001085012346")
     assert "001085012345" not in pseudonym("001085012345")
