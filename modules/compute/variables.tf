@@ -214,6 +214,17 @@ variable "release_key" {
   }
 }
 
+variable "torch_index_url" {
+  description = "Extra package index the hosts install the release with, for torch's CPU build (PyPI's is the CUDA one)."
+  type        = string
+  default     = "https://download.pytorch.org/whl/cpu"
+
+  validation {
+    condition     = can(regex("^https://", var.torch_index_url))
+    error_message = "torch_index_url must be an https:// URL."
+  }
+}
+
 variable "api_keys_parameter_name" {
   description = "Name of the SSM SecureString parameter holding CREDITSCORE_API_KEYS (comma-separated `sha256hex:scope` entries from `creditscore apikey new`). Null: `/{name_prefix}/api-keys`. Created outside Terraform so that no key reaches the state."
   type        = string
