@@ -56,6 +56,8 @@ DEMO_APPLICANT = {
 # Distinct from 1 (failed) so a retraining schedule can tell "published, not promoted" from a crash.
 EXIT_GATE_REFUSED = 3
 REPORTS_DIR = Path(".demo/reports")
+# Beside the demo's data directory: where `creditscore smoke` finds the running demo's key.
+DEMO_KEY_FILE = "api-key"
 
 
 def _bounded(
@@ -302,10 +304,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 return code
         print(f"\n[7/{DEMO_STEPS}] Starting the scoring service on http://{args.api_host}:{args.api_port}")
         key, entry = new_key(SCOPES)
+        _write_private(args.data_dir.parent / DEMO_KEY_FILE, key)
         with _service(settings, args.api_host, args.api_port, entry, args.data_dir.parent) as service:
             print(f"Ready in {time.monotonic() - started:.0f}s.")
             _print_try_it(settings, f"http://{args.api_host}:{args.api_port}", key, server.endpoint_url)
             return _wait_until_interrupted(server, service)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Writes ``text`` readable by the owner only (created so, never world-readable in between)."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(text + "\n")
 
 
 def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: Path) -> ChildServer:
@@ -327,7 +337,8 @@ def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> Non
     new = json.dumps(DEMO_APPLICANT)
     print(
         f"""
-API key for this demo (score and admin scopes; shown once, not stored):
+API key for this demo (score and admin scopes; also in .demo/{DEMO_KEY_FILE}, readable by you only,
+for `make smoke`; a new one each run):
   export API_KEY={key}
 
 Score a new applicant:
@@ -338,6 +349,8 @@ Score an existing customer (one of the {settings.customers_table} items):
   curl -s {base}/api/v1/predict-existing-customer -H "X-API-Key: $API_KEY" \\
     -H 'Content-Type: application/json' -d '{{"national_id": "{national_id}"}}'
 
+Management dashboard: {base}/dashboard
+Check it all end to end from another shell: make smoke
 Also: {base}/ready, {base}/metrics, {base}/api/v1/openapi.json; service log in .demo/service.log.
 Other shells reach the local AWS endpoint with: export CREDITSCORE_AWS_ENDPOINT_URL={endpoint}
 """
@@ -355,6 +368,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Serving on http://{host}:{port} with {workers} worker(s); SIGTERM or Ctrl-C stops.")
     serve(settings, host, port, workers)
     return 0
+
+
+def cmd_smoke(args: argparse.Namespace, settings: Settings) -> int:
+    from creditscore.smoke import read_key, run_smoke, running_demo
+
+    base = f"http://127.0.0.1:{args.api_port}"
+    settings = replace(settings, aws_endpoint_url=f"http://127.0.0.1:{args.port}")
+    if not args.with_demo:
+        return run_smoke(base, read_key(args.api_key_file), settings)
+    started = time.monotonic()
+    with running_demo(args.api_port, args.port, args.api_key_file):
+        print(f"Demo ready after {time.monotonic() - started:.0f}s.", flush=True)
+        return run_smoke(base, read_key(args.api_key_file), settings)
 
 
 def cmd_apikey_new(args: argparse.Namespace, _settings: Settings) -> int:
@@ -542,6 +568,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_port, default=4566, help="local AWS endpoint's port")
     demo.add_argument("--api-host", default="127.0.0.1", help="scoring service's address")
     demo.add_argument("--api-port", type=_port, default=8080, help="scoring service's port")
+
+    smoke = add("smoke", cmd_smoke, "Check a running demo's answers end to end (what `make smoke` runs).")
+    smoke.add_argument("--api-port", type=_port, default=8080, help="the demo's scoring service port")
+    smoke.add_argument("--port", type=_port, default=4566, help="the demo's local AWS endpoint port")
+    smoke.add_argument(
+        "--api-key-file", type=Path, default=Path(".demo") / DEMO_KEY_FILE, metavar="FILE", help="demo's key"
+    )
+    smoke.add_argument(
+        "--with-demo", action="store_true", help="start the demo first, stop it after (and check it stops)"
+    )
 
     serve = add("serve", cmd_serve, "Run the scoring service (gunicorn master over aiohttp workers).")
     serve.add_argument("--host", default=None, help="address to bind (default: CREDITSCORE_HOST)")

@@ -130,6 +130,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "",
         "Prometheus multiprocess directory, wiped when the service starts; empty: a fresh temporary one.",
     ),
+    Setting(
+        "STATS_FLUSH_SECONDS",
+        "5",
+        "How often each worker adds the scores it gave to the dashboard's per-minute counts in the "
+        "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
+    ),
 )
 
 
@@ -170,6 +176,7 @@ class Settings:
     dynamodb_max_attempts: int
     shutdown_seconds: float
     metrics_dir: str
+    stats_flush_seconds: float
 
     @property
     def prefix(self) -> str:
@@ -352,6 +359,7 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "DYNAMODB_MAX_ATTEMPTS": _check_int(1, 20),
     "SHUTDOWN_SECONDS": _check_seconds,
     "METRICS_DIR": _check_directory,
+    "STATS_FLUSH_SECONDS": _check_seconds,
 }
 
 

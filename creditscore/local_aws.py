@@ -34,6 +34,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux: read from /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # exited while we looked
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            found.append(int(status.parent.name))
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``: children, their children, and so on."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        below = [child for parent in frontier for child in children(parent) if child not in found]
+        found.update(below)
+        frontier = below
+    return found
+
+
 def _die_with_parent() -> None:
     # Linux only: the kernel sends SIGTERM to the child if we die without cleaning up (even by SIGKILL),
     # so an interrupted demo or test run never leaves an orphan server holding the port.
@@ -55,6 +79,7 @@ class ChildServer:
         log_path: Path | None = None,
         env: dict[str, str] | None = None,
         start_timeout: float = 30.0,
+        echo: bool = False,
     ) -> None:
         #: What the server is, for messages.
         self.what = what
@@ -63,6 +88,8 @@ class ChildServer:
         self.log_path = log_path
         self.env = env
         self.start_timeout = start_timeout
+        #: Without a log file: True passes the child's output through to ours, False discards it.
+        self.echo = echo
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -89,7 +116,7 @@ class ChildServer:
         self._process = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
-            stdout=self._log or subprocess.DEVNULL,
+            stdout=self._log or (None if self.echo else subprocess.DEVNULL),
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
             env=self.env,

@@ -5,7 +5,8 @@ context (never per request) with a connection pool sized to the concurrency the 
 timeouts and standard retries. Models load before the worker accepts requests; a watcher then follows each
 model's current-version pointer. Inference runs in a bounded thread pool with the frameworks' own thread
 pools pinned to one thread: left at their defaults, XGBoost/OpenMP and torch start a thread per core in
-every worker and the workers fight over the cores.
+every worker and the workers fight over the cores. A flusher writes the dashboard's score counts
+(:mod:`server.score_stats`) every ``CREDITSCORE_STATS_FLUSH_SECONDS`` and once more when the worker stops.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from creditscore.config import Settings
 from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.scores import Scaling
-from server import openapi, routes, schemas
+from server import dashboard, openapi, routes, schemas
 from server.middleware import APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems
 from server.model_registry import ModelRegistry
 from server.repository import CustomerRepository
 from server.routes import METRICS_SCOPE, Route
+from server.score_stats import ScoreStats
 from server.scoring import Scoring
 from server.service import SERVICE, Service
 
@@ -142,6 +144,48 @@ ROUTES: Final = (
         METRICS_SCOPE,
         produces="text/plain",
     ),
+    Route(
+        "GET",
+        "/api/v1/dashboard",
+        dashboard.dashboard_data,
+        "The dashboard's figures over the last hours: scores per FICO band, per 50-point bin, per "
+        "segment and over time, from every worker (up to CREDITSCORE_STATS_FLUSH_SECONDS behind), and "
+        "the models in service; aggregate counts only",
+        METRICS_SCOPE,
+        response=schemas.DashboardResponse,
+        errors={422: "hours is not an integer from 1 to 168", 503: "DynamoDB does not answer"},
+        parameters=(
+            {
+                "name": "hours",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_DASHBOARD_HOURS},
+            },
+        ),
+    ),
+    Route(
+        "GET",
+        dashboard.PAGE_PATH,
+        dashboard.dashboard_page,
+        "The managers' dashboard page (HTML; it fetches /api/v1/dashboard and asks for a key if needed)",
+        None,
+        produces="text/html",
+    ),
+    Route(
+        "GET",
+        dashboard.SCRIPT_PATH,
+        dashboard.dashboard_script,
+        "The dashboard page's script",
+        None,
+        produces="text/javascript",
+    ),
+    Route(
+        "GET",
+        dashboard.STYLE_PATH,
+        dashboard.dashboard_style,
+        "The dashboard page's style sheet",
+        None,
+        produces="text/css",
+    ),
     Route("GET", "/api/v1/openapi.json", openapi_json, "This OpenAPI 3.1 document", None),
 )
 
@@ -192,15 +236,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.allow_degraded,
         )
         repository = CustomerRepository(dynamodb, settings.customers_table, settings.score_history_table)
-        app[SERVICE] = Service(settings, registry, repository, scoring)
+        stats = ScoreStats(repository.call, settings.score_history_table)
+        app[SERVICE] = Service(settings, registry, repository, scoring, stats)
         await registry.check()
         watcher = asyncio.create_task(registry.watch(settings.model_poll_seconds))
+        stopping = asyncio.Event()
+        flusher = asyncio.create_task(stats.run(settings.stats_flush_seconds, stopping))
         try:
             yield
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            # The flusher writes what is left before the DynamoDB client closes.
+            stopping.set()
+            await flusher
             await registry.close()
     executor.shutdown(wait=True)
 

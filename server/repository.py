@@ -182,6 +182,11 @@ class CustomerRepository:
             if status not in _SERVING_STATUSES:
                 raise RepositoryError(f"DynamoDB table {table} is {status}")
 
+    async def call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """Any DynamoDB call, timed and counted like the repository's own; RepositoryError on failure.
+        For :mod:`server.score_stats`, which keeps its counts in the history table."""
+        return await self._call(operation, **request)
+
     async def _national_ids(self, field: str, value: str) -> set[str]:
         request: dict[str, Any] = {
             "TableName": self._customers,

@@ -188,6 +188,7 @@ async def predict_new_customer(request: web.Request) -> web.Response:
     if existing is not None:
         raise _conflict(existing)
     metrics.SCORES.labels(segment="new", band=grade).inc()
+    svc.stats.record("new", grade, score)
     response = NewCustomerResponse(
         predicted_score=score,
         predicted_group=grade,
@@ -234,6 +235,7 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
             409, "concurrent-update", "Other requests kept updating this customer meanwhile; try again"
         )
     metrics.SCORES.labels(segment="existing", band=combined.band).inc()
+    svc.stats.record("existing", combined.band, combined.score)
     response = ExistingCustomerResponse(
         predicted_score=combined.score,
         predicted_group=combined.band,

@@ -24,6 +24,7 @@ from etl.schemas import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
 
 MAX_SCORE_ROWS: Final = 1000
 MAX_HISTORY_PAGE: Final = 100
+MAX_DASHBOARD_HOURS: Final = 168
 # Far above any real balance in VND, far below where float64 stops holding whole numbers exactly.
 MAX_MONEY: Final = 1e15
 
@@ -124,6 +125,13 @@ class HistoryQuery(_Request):
     national_id: NationalId
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
     cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class DashboardQuery(_Request):
+    # Query strings are text: "hours=6" must parse as a number.
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    hours: Annotated[int, Field(ge=1, le=MAX_DASHBOARD_HOURS)] = 24
 
 
 # --- responses -------------------------------------------------------------------------------------------
@@ -240,6 +248,47 @@ class Readiness(_Response):
     status: Literal["ready", "not ready"]
     models: dict[str, str]
     dynamodb: str
+
+
+class BandCount(_Response):
+    band: str
+    min_score: int
+    max_score: int
+    count: int
+
+
+class BinCount(_Response):
+    min_score: int
+    max_score: int = Field(description="Included; the last bin also holds 850")
+    count: int
+
+
+class VolumeBucket(_Response):
+    start: str = Field(description="UTC start of the bucket, ISO 8601")
+    count: int
+
+
+class DashboardModel(_Response):
+    name: str
+    version: str
+    segment: str
+
+
+class DashboardResponse(_Response):
+    """Aggregate figures only: counts of scores given by every worker, no customer data."""
+
+    window_start: str = Field(description="UTC, included")
+    window_end: str = Field(description="UTC, excluded; the end of the current volume bucket")
+    hours: int
+    bucket_minutes: int = Field(description="Width of a volume bucket: 10 for windows up to 6 h, else 60")
+    total: int
+    bands: list[BandCount] = Field(description="Every FICO band, lowest first, zeros included")
+    distribution: list[BinCount] = Field(description="50-point score bins, 300 to 850")
+    volume: list[VolumeBucket] = Field(description="Scores per bucket, oldest first, empty ones included")
+    segments: dict[str, int]
+    models: list[DashboardModel] = Field(description="The models this worker serves")
+    generated_at: str
+    stats_flush_seconds: float = Field(description="How far behind the figures may be")
 
 
 class FieldProblem(_Response):

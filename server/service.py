@@ -1,5 +1,6 @@
-"""What a worker process holds while it serves: settings, the model registry, the DynamoDB repository and
-the scoring rules, built by the app's cleanup context and reached by handlers through ``request.app``."""
+"""What a worker process holds while it serves: settings, the model registry, the DynamoDB repository, the
+scoring rules and the dashboard's score counts, built by the app's cleanup context and reached by handlers
+through ``request.app``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from creditscore.config import Settings
 from server.model_registry import ModelRegistry
 from server.repository import CustomerRepository, RepositoryError
+from server.score_stats import ScoreStats
 from server.scoring import Scoring
 
 
@@ -21,6 +23,7 @@ class Service:
     registry: ModelRegistry
     repository: CustomerRepository
     scoring: Scoring
+    stats: ScoreStats
     # (monotonic time, answer) of the last DynamoDB probe: readiness is polled by every load balancer
     # target check, and DescribeTable is a rate-limited control-plane call.
     _probe: tuple[float, str] = field(default=(-1e9, ""), repr=False)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
-from creditscore.local_aws import LocalAws, LocalAwsError, free_port
+from creditscore.local_aws import LocalAws, LocalAwsError, children, free_port
 from tests.conftest import settings_for
 
 
@@ -65,18 +65,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{pid}\n" in text:
-            found.append(int(status.parent.name))
-    return found
-
-
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_signal: signal.Signals) -> None:
     port = free_port()
@@ -95,8 +83,8 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
         output = "".join(lines)
         assert f"http://127.0.0.1:{port}" in output
         assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
-        children = _children(process.pid)
-        assert len(children) == 1
+        started = children(process.pid)
+        assert len(started) == 1
         settings = load_settings(
             {"CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CREDITSCORE_ENV": "cli"}
         )
@@ -111,8 +99,7 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
             process.wait()
     assert not _answers(f"http://127.0.0.1:{port}/moto-api/")
     assert (
-        not Path(f"/proc/{children[0]}").exists()
-        or "zombie" in Path(f"/proc/{children[0]}/status").read_text()
+        not Path(f"/proc/{started[0]}").exists() or "zombie" in Path(f"/proc/{started[0]}/status").read_text()
     )
 
 
@@ -147,3 +134,26 @@ def test_a_cancelled_transaction_writes_nothing_and_keeps_other_writes(settings:
         ("111111111", "Kept"),
         ("222222222", "Taken"),
     ]
+
+
+def test_a_repeated_transaction_token_answers_the_first_success_without_applying_again(
+    settings: Settings,
+) -> None:
+    """As DynamoDB does for 10 minutes: botocore keeps the token when it retries after a timeout."""
+    dynamodb = aws.client("dynamodb", settings)
+    table = settings.customers_table
+
+    def create(name: str, token: str) -> None:
+        item = {"national_id": {"S": "444444444"}, "full_name": {"S": name}}
+        condition = "attribute_not_exists(national_id)"
+        put = {"TableName": table, "Item": item, "ConditionExpression": condition}
+        dynamodb.transact_write_items(TransactItems=[{"Put": put}], ClientRequestToken=token)
+
+    create("First", "token-1")
+    create("First", "token-1")
+    with pytest.raises(ClientError, match="IdempotentParameterMismatch"):
+        create("Other", "token-1")
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        create("First", "token-2")
+    stored = dynamodb.get_item(TableName=table, Key={"national_id": {"S": "444444444"}}, ConsistentRead=True)
+    assert stored["Item"]["full_name"]["S"] == "First"

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import collections
-import importlib
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,9 +25,8 @@ from plugins.builtin.xgboost_new_customer import XGBoostNewCustomer
 from plugins.contract import Artifacts, Labels, Matrix, Model, Scorer
 from plugins.hookspecs import hookimpl
 from plugins.manager import PluginError, discover, plugin_manager
+from tests.test_example_scorecard import EXAMPLE_PACKAGE, SCORECARD, example_installed
 
-EXAMPLE_SOURCE = Path(__file__).parent / "plugin_example"
-EXAMPLE_MODULE = "creditscore_example_plugin"
 ROWS, TRAIN, VALIDATION = 3_000, 2_000, 500
 
 
@@ -159,40 +154,25 @@ def test_discovery_finds_the_builtins_through_their_entry_points() -> None:
     assert manager.get_plugin("extratrees-social") is extratrees_social
 
 
-def test_installing_a_distribution_adds_its_scorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    source, target = tmp_path / "source", tmp_path / "site"
-    # Built from a copy: setuptools writes build metadata next to the sources.
-    shutil.copytree(EXAMPLE_SOURCE, source)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-    )
-    monkeypatch.syspath_prepend(str(target))
-    importlib.invalidate_caches()
-    try:
-        scorers = discover()
+def test_installing_a_distribution_adds_its_scorer(tmp_path: Path) -> None:
+    assert SCORECARD not in discover(), "uninstall logistic-scorecard from the environment first"
+
+    with example_installed(tmp_path) as package:
+        manager = plugin_manager()
+        scorers = discover(manager)
         assert set(CASES) < set(scorers)
-        example = scorers["example-constant"]
-        assert type(example).__module__ == EXAMPLE_MODULE
-        assert example.segment == "new"
-        labels = np.array([0, 0, 0, 1])
-        model = example.load(example.fit(np.zeros((4, 10)), labels, {}))
-        assert model.predict_pd(np.zeros((2, 10))).tolist() == [0.25, 0.25]
-    finally:
-        sys.modules.pop(EXAMPLE_MODULE, None)
+        # Registered under its entry-point name, imported from where pip put it, not from examples/.
+        assert manager.get_plugin(SCORECARD) is package
+        assert Path(str(package.__file__)).is_relative_to(tmp_path / "site")
+        example = scorers[SCORECARD]
+        assert type(example).__module__ == f"{EXAMPLE_PACKAGE}.scorecard"
+        assert (example.segment, example.groups) == ("new", (APPLICATION,))
+        assert list(example.features) == names(APPLICATION)
+        data = dataset("xgboost-new-customer")
+        model = example.load(example.fit(*data.train, {"seed": 0}, data.validation))
+        assert roc_auc_score(data.test[1], model.predict_pd(data.test[0])) > 0.7
+
+    assert SCORECARD not in discover()
 
 
 def test_two_plugins_claiming_one_name_are_refused_naming_both() -> None:

@@ -24,6 +24,14 @@ def test_scaling_follows_the_scorecard_formula() -> None:
     assert scaling.factor == pytest.approx(20 / math.log(2))
 
 
+def test_one_score_equals_the_array_scores_everywhere() -> None:
+    scaling = Scaling()
+    pds = np.concatenate([np.linspace(0.0, 1.0, 20_001), [1e-12, 1 - 1e-12, 0.5, 1 / 31]])
+    assert [scaling.score(float(pd)) for pd in pds] == scaling.scores(pds).tolist()
+    with pytest.raises(ValueError, match="NaN"):
+        scaling.score(math.nan)
+
+
 def test_scaling_comes_from_settings() -> None:
     settings = load_settings({"CREDITSCORE_SCORE_TARGET": "650", "CREDITSCORE_SCORE_PDO": "25"})
     assert Scaling.from_settings(settings) == Scaling(target=650, target_odds=30, pdo=25)

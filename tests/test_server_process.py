@@ -26,15 +26,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore.config import Settings
-from creditscore.local_aws import ChildServer, free_port
+from creditscore.local_aws import ChildServer, children, free_port
+from creditscore.smoke import run_smoke
 from server.auth import hash_key
+from tests.test_server_api import store_customer
 
 KEY = "cs_process-test-key"
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -204,3 +201,20 @@ def test_sigterm_lets_a_request_in_flight_finish(served: Served) -> None:
     assert served.process.wait(30) == 0
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", served.port), timeout=2).close()
+
+
+def test_the_smoke_checks_pass_on_a_served_service_and_fail_on_a_wrong_key(
+    served: Served, service_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_customer(service_settings)
+    assert run_smoke(served.base, KEY, service_settings) == 0
+    passed = capsys.readouterr().out
+    assert passed.count("  ok  ") == 10 and "FAIL" not in passed
+
+    assert run_smoke(served.base, "cs_not-a-key", service_settings) == 1
+    failed = capsys.readouterr().out
+    assert (
+        "FAIL  new customer scored and stored: POST /api/v1/predict-new-customer: expected 200, got 401"
+        in failed
+    )
+    assert "Smoke checks FAILED." in failed

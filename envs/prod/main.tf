@@ -66,7 +66,10 @@ module "compute" {
   max_size                = var.max_size
   desired_capacity        = var.min_size
   alarm_email             = var.alarm_email
-  tags                    = local.tags
+  # The ALB is reachable from allowed_cidrs: /metrics and the dashboard's figures need an admin key there
+  # (Prometheus sends one: monitoring/prometheus.yml, "authorization").
+  extra_settings = { CREDITSCORE_METRICS_PUBLIC = "false" }
+  tags           = local.tags
 }
 
 module "ml" {
