@@ -304,10 +304,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                 return code
         print(f"\n[7/{DEMO_STEPS}] Starting the scoring service on http://{args.api_host}:{args.api_port}")
         key, entry = new_key(SCOPES)
-        _write_private(args.data_dir.parent / DEMO_KEY_FILE, key)
         with _service(settings, args.api_host, args.api_port, entry, args.data_dir.parent) as service:
             print(f"Ready in {time.monotonic() - started:.0f}s.")
             _print_try_it(settings, f"http://{args.api_host}:{args.api_port}", key, server.endpoint_url)
+            # Last: `creditscore smoke --with-demo` takes the file as the sign that the demo is all set.
+            _write_private(args.data_dir.parent / DEMO_KEY_FILE, key)
             return _wait_until_interrupted(server, service)
 
 

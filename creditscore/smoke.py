@@ -219,12 +219,12 @@ class Smoke:
         try:
             detail = check()
         except SmokeError as error:
-            print(f"  FAIL  {name}: {error}")
+            print(f"  FAIL  {name}: {error}", flush=True)
             return False
         except (KeyError, TypeError, ValueError, OSError) as error:  # an answer of another shape, no answer
-            print(f"  FAIL  {name}: {error!r}")
+            print(f"  FAIL  {name}: {error!r}", flush=True)
             return False
-        print(f"  ok    {name} ({(time.monotonic() - started) * 1000:.0f} ms): {detail}")
+        print(f"  ok    {name} ({(time.monotonic() - started) * 1000:.0f} ms): {detail}", flush=True)
         return True
 
 
@@ -240,7 +240,7 @@ def _metrics_moved(before: Mapping[str, float], after: Mapping[str, float]) -> s
 
 
 def run_smoke(base: str, key: str, settings: Settings) -> int:
-    print(f"Smoke checks against {base}")
+    print(f"Smoke checks against {base}", flush=True)
     passed = Smoke(Api(base.rstrip("/"), key), settings).run()
     print("All smoke checks passed." if passed else "Smoke checks FAILED.")
     return 0 if passed else 1
@@ -257,7 +257,7 @@ def running_demo(api_port: int, aws_port: int, key_file: Path) -> Iterator[None]
     """``creditscore demo`` as a child (its output passed through), stopped like Ctrl-C stops it."""
     command = [sys.executable, "-m", "creditscore.cli", "demo", "--port", str(aws_port)]
     command += ["--api-port", str(api_port)]
-    # Ready once the service answers and the key for this run is written (the key file comes after /ready).
+    # Started once the service answers; all set once the demo has written this run's key, its last step.
     # Unbuffered: the demo's progress shows as it happens, in order with ours.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     demo = ChildServer("demo", command, f"http://127.0.0.1:{api_port}/ready", env=env, echo=True)

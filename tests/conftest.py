@@ -5,19 +5,24 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
 
 # prometheus_client chooses multiprocess storage at import, so the directory is set before anything imports
 # it: the tests exercise the same multiprocess path as the served workers.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="creditscore-test-metrics-")
 
 import pytest
+from aiohttp.test_utils import TestClient
 from pyspark.sql import SparkSession
 
 from creditscore import aws
-from creditscore.config import Settings, load_settings
+from creditscore.config import ApiKey, Settings, load_settings
 from creditscore.local_aws import LocalAws, free_port
 from etl.spark import local_session
+from server.app import create_app
+from server.auth import hash_key
 from tests.factories import customers, publish_builtins
 
 _env_names = itertools.count()
@@ -76,3 +81,29 @@ def service_settings(published_models: Settings) -> Settings:
     )
     aws.bootstrap(result)
     return result
+
+
+SCORE_KEY = "cs_test-score-key"
+ADMIN_KEY = "cs_test-admin-key"
+
+
+def with_keys(settings: Settings, **changes: Any) -> Settings:
+    """``settings`` accepting :data:`SCORE_KEY` (scope score) and :data:`ADMIN_KEY` (scope admin)."""
+    keys = (
+        ApiKey(hash_key(SCORE_KEY), frozenset({"score"})),
+        ApiKey(hash_key(ADMIN_KEY), frozenset({"admin"})),
+    )
+    return replace(settings, api_keys=keys, **changes)
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Callable[..., Any], service_settings: Settings) -> Callable[..., Any]:
+    """A client of a new app instance (a worker of its own) on the test's tables, settings ``changes``d."""
+
+    async def make(**changes: Any) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = await aiohttp_client(
+            create_app(with_keys(service_settings, **changes))
+        )
+        return client
+
+    return make

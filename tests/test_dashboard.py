@@ -20,12 +20,11 @@ from creditscore import aws
 from creditscore.config import ConfigError, Settings, load_settings
 from etl.features import names
 from plugins.scores import BAND_NAMES, band
-from server.app import create_app
 from server.dashboard import CONTENT_SECURITY_POLICY
 from server.score_stats import BIN_EDGES, KEY_PREFIX, ScoreStats, bin_of, minute_key
 from server.service import SERVICE
+from tests.conftest import ADMIN_KEY
 from tests.test_server_api import (
-    ADMIN_KEY,
     EXISTING,
     HEADERS,
     NEW,
@@ -33,7 +32,6 @@ from tests.test_server_api import (
     applicant,
     metric_value,
     store_customer,
-    with_keys,
 )
 
 DASHBOARD = "/api/v1/dashboard"
@@ -45,21 +43,6 @@ FORMS = (
     {"income": 15_000_000, "savings": 20_000_000, "debt": 5_000_000},
     {"income": 3_000_000, "savings": 0, "debt": 90_000_000},
 )
-
-ClientFactory = Callable[..., Any]
-
-
-@pytest.fixture
-def make_client(aiohttp_client: ClientFactory, service_settings: Settings) -> Callable[..., Any]:
-    """A new app instance (a worker of its own) on the test's tables each call."""
-
-    async def make(**changes: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = await aiohttp_client(
-            create_app(with_keys(service_settings, **changes))
-        )
-        return client
-
-    return make
 
 
 def new_form(index: int) -> dict[str, Any]:

@@ -23,16 +23,14 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Request, Viewpor
 from creditscore.config import Settings
 from server.app import create_app
 from server.service import SERVICE
+from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
 from tests.test_dashboard import new_form
 from tests.test_server_api import (
-    ADMIN_KEY,
     EXISTING,
     HEADERS,
     NEW,
-    SCORE_KEY,
     STORED,
     store_customer,
-    with_keys,
 )
 
 CHROMIUM: Final = Path("/usr/bin/chromium")

@@ -51,16 +51,7 @@ EXISTING_MODELS: Final = ("pytorch-traditional", "extratrees-social")
 SCORE_KEY: Final = "cs_test-scorecard-key"
 HEADERS: Final = {"X-API-Key": SCORE_KEY}
 # The demo's applicant, and the form fields the service derives the application features from.
-APPLICANT: Final = {
-    **DEMO_APPLICANT,
-    "income": 25_000_000,
-    "savings": 40_000_000,
-    "debt": 10_000_000,
-    "cat_dependents": "Yes",
-    "cat_mortgage": "No",
-    "cat_savings_account": "Yes",
-    "cat_credit_card": "No",
-}
+APPLICANT: Final = DEMO_APPLICANT
 FORM: Final = {
     "income": [25e6],
     "savings": [40e6],

@@ -18,22 +18,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT
-from creditscore.config import ApiKey, Settings
+from creditscore.config import Settings
 from creditscore.logs import configure_logging
 from etl.features import GROUPS, names
 from plugins.manager import scorer
 from plugins.scores import band
 from server.app import create_app
-from server.auth import hash_key
 from server.repository import decimals
 from server.score_stats import is_stats_key
 from server.service import SERVICE
+from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
 from tests.factories import SMALL_PARAMS, customers
 from training import data, pipeline
 from training.registry import Gate, Registry
 
-SCORE_KEY = "cs_test-score-key"
-ADMIN_KEY = "cs_test-admin-key"
 HEADERS = {"X-API-Key": SCORE_KEY}
 NEW = "/api/v1/predict-new-customer"
 EXISTING = "/api/v1/predict-existing-customer"
@@ -46,25 +44,6 @@ MISSING = object()
 def applicant(**changes: Any) -> dict[str, Any]:
     """The demo's applicant (the seed's request body), with ``changes``."""
     return {**DEMO_APPLICANT, **changes}
-
-
-def with_keys(settings: Settings, **changes: Any) -> Settings:
-    keys = (
-        ApiKey(hash_key(SCORE_KEY), frozenset({"score"})),
-        ApiKey(hash_key(ADMIN_KEY), frozenset({"admin"})),
-    )
-    return replace(settings, api_keys=keys, **changes)
-
-
-@pytest.fixture
-def make_client(aiohttp_client: ClientFactory, service_settings: Settings) -> Callable[..., Any]:
-    async def make(**changes: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = await aiohttp_client(
-            create_app(with_keys(service_settings, **changes))
-        )
-        return client
-
-    return make
 
 
 @pytest.fixture
