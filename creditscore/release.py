@@ -1,6 +1,7 @@
 """What Terraform deploys besides itself, built from this checkout into ``dist/``.
 
 * the service's wheel, which the hosts' user_data installs from ``s3://{models}/releases/``;
+* ``constraints.txt``, every dependency's version as the tests ran with it, which the hosts install under;
 * ``glue-libs.zip``, the ``etl`` and ``creditscore`` packages the Glue job imports (``--extra-py-files``).
 
 ``python -m creditscore.release DIR`` (``make dist``) writes both and prints their paths; the Terraform
@@ -9,6 +10,7 @@ environments upload them.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +21,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent
 GLUE_PACKAGES: Final = ("etl", "creditscore")
 GLUE_LIBS: Final = "glue-libs.zip"
 DISTRIBUTION: Final = "creditscore"
+CONSTRAINTS: Final = "constraints.txt"
 
 
 def glue_libs(out_dir: Path) -> Path:
@@ -46,7 +49,8 @@ def wheel(out_dir: Path) -> Path:
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[0] if argv else "dist")
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in (wheel(out_dir), glue_libs(out_dir)):
+    constraints = Path(shutil.copyfile(ROOT / CONSTRAINTS, out_dir / CONSTRAINTS))
+    for path in (wheel(out_dir), constraints, glue_libs(out_dir)):
         print(path)
     return 0
 

@@ -8,6 +8,10 @@ event loop) and a background task writes what it counted every ``CREDITSCORE_STA
 behind), with one ``UpdateItem ... ADD`` per minute that had scores. ``ADD`` is commutative, so any number
 of workers add into the same minute without reading it first or conflicting.
 
+``record()`` costs about 1 µs (``.venv/bin/python -m timeit -s "from server.score_stats import ScoreStats;
+s = ScoreStats(None, 't')" "s.record('new', 'Good', 700)"``), next to the ~600 µs of CPU a scored request
+takes.
+
 Storage: the score-history table (no new table to deploy), under partition keys that can never be a
 national ID (those are 9 or 12 digits, checked by every route that takes one)::
 

@@ -295,19 +295,17 @@ async def test_a_window_across_midnight_reads_both_days(make_client: Callable[..
     assert minute_key(first) == ("#stats#2026-03-01", "23:58")
 
 
-def test_recording_a_score_is_cheap() -> None:
-    """record() runs on every scoring request: a few dict operations, far below a request's cost."""
+def test_recording_a_score_only_counts_in_memory() -> None:
+    """record() runs on every scoring request: it counts, and never waits on DynamoDB (its cost is measured
+    by hand, see server/score_stats.py, not timed here)."""
 
     async def never(*_: Any, **__: Any) -> dict[str, Any]:
         raise AssertionError("record() must not call DynamoDB")
 
     counter = ScoreStats(never, "unused")
-    started = time.perf_counter()
-    for index in range(20_000):
+    for index in range(2_000):
         counter.record("new", BAND_NAMES[index % 5], 300 + index % 551)
-    elapsed = time.perf_counter() - started
-    assert counter.pending() == 20_000
-    assert elapsed < 0.5, f"{elapsed / 20_000 * 1e6:.1f} µs per record()"
+    assert counter.pending() == 2_000
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "100000"])

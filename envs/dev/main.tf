@@ -41,6 +41,15 @@ resource "aws_s3_object" "release" {
   kms_key_id  = module.data.kms_key_arn
 }
 
+# The versions of every dependency the tests ran with (`make dist` copies constraints.txt), one per release.
+resource "aws_s3_object" "release_constraints" {
+  bucket      = module.data.models_bucket
+  key         = "releases/${local.wheel}.constraints.txt"
+  source      = "${local.dist_dir}/constraints.txt"
+  source_hash = filemd5("${local.dist_dir}/constraints.txt")
+  kms_key_id  = module.data.kms_key_arn
+}
+
 module "compute" {
   source = "../../modules/compute"
 
@@ -61,6 +70,7 @@ module "compute" {
   instance_type           = var.instance_type
   detailed_monitoring     = var.detailed_monitoring
   release_key             = aws_s3_object.release.key
+  release_constraints_key = aws_s3_object.release_constraints.key
   tags                    = local.tags
 }
 

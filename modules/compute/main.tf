@@ -81,6 +81,7 @@ locals {
     models_bucket           = var.models_bucket
     release_key             = var.release_key
     release_file            = basename(var.release_key)
+    release_constraints_key = var.release_constraints_key
     torch_index_url         = var.torch_index_url
     api_keys_parameter_name = local.api_keys_parameter_name
     settings                = local.settings

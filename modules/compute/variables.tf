@@ -214,6 +214,17 @@ variable "release_key" {
   }
 }
 
+variable "release_constraints_key" {
+  description = "Key in the models bucket of a pip constraints file pinning every package the release depends on (`make dist` writes `dist/constraints.txt`), so each host installs exactly the tested versions. Null: only the release's own requirements, resolved at boot."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.release_constraints_key == null || can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*\\.txt$", var.release_constraints_key))
+    error_message = "release_constraints_key must be an S3 key (no leading slash) ending in .txt."
+  }
+}
+
 variable "torch_index_url" {
   description = "Extra package index the hosts install the release with, for torch's CPU build (PyPI's is the CUDA one)."
   type        = string

@@ -74,4 +74,9 @@ run "apply_dev" {
     condition     = aws_s3_object.release.key == "releases/${local.wheel}"
     error_message = "the service release is uploaded where the host's user_data reads it"
   }
+
+  assert {
+    condition     = aws_s3_object.release_constraints.key == "releases/${local.wheel}.constraints.txt"
+    error_message = "the release's constraints file is uploaded beside it, where the host's user_data reads it"
+  }
 }

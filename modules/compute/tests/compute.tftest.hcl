@@ -139,6 +139,11 @@ run "single_plan" {
   }
 
   assert {
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "--constraint")
+    error_message = "Without release_constraints_key the hosts install the release's own requirements only."
+  }
+
+  assert {
     condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_API_KEYS=sha256")
     error_message = "No API key may be written into the user data."
   }
@@ -171,14 +176,15 @@ run "asg_plan" {
   command = plan
 
   variables {
-    mode                = "asg"
-    allowed_cidrs       = ["0.0.0.0/0"]
-    certificate_arn     = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
-    alarm_email         = "oncall@example.com"
-    detailed_monitoring = true
-    extra_settings      = { CREDITSCORE_ALLOW_DEGRADED = "true" }
-    access_logs_bucket  = "creditscore-test-logs"
-    web_acl_arn         = "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/creditscore/11111111-2222-3333-4444-555555555555"
+    mode                    = "asg"
+    allowed_cidrs           = ["0.0.0.0/0"]
+    certificate_arn         = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    alarm_email             = "oncall@example.com"
+    detailed_monitoring     = true
+    extra_settings          = { CREDITSCORE_ALLOW_DEGRADED = "true" }
+    release_constraints_key = "releases/creditscore-1.0-py3-none-any.whl.constraints.txt"
+    access_logs_bucket      = "creditscore-test-logs"
+    web_acl_arn             = "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/creditscore/11111111-2222-3333-4444-555555555555"
   }
 
   assert {
@@ -255,6 +261,17 @@ run "asg_plan" {
     condition     = strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_ALLOW_DEGRADED=true\n")
     error_message = "extra_settings reach /etc/creditscore.env."
   }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "\"s3://creditscore-test-models/releases/creditscore-1.0-py3-none-any.whl.constraints.txt\" \"$APP_DIR/release/constraints.txt\"",
+        "PINS=(--constraint \"$APP_DIR/release/constraints.txt\")",
+        "\"$${PINS[@]}\" \"$RELEASE\"",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "With release_constraints_key the hosts install the release under that constraints file."
+  }
 }
 
 run "single_refuses_world" {
@@ -292,12 +309,13 @@ run "rejects_bad_inputs" {
   command = plan
 
   variables {
-    mode          = "blue-green"
-    allowed_cidrs = ["everywhere"]
-    name_prefix   = "Creditscore_Test"
+    mode                    = "blue-green"
+    allowed_cidrs           = ["everywhere"]
+    name_prefix             = "Creditscore_Test"
+    release_constraints_key = "/releases/constraints.txt"
   }
 
-  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix]
+  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix, var.release_constraints_key]
 }
 
 run "setup" {
