@@ -75,11 +75,16 @@ def _expect(answer: Answer, status: int, what: str) -> Any:
     return answer.body
 
 
+def _random_id(rng: random.Random) -> str:
+    return _ID_PREFIX + "".join(rng.choice("0123456789") for _ in range(11))
+
+
 def _fresh_applicant(rng: random.Random) -> dict[str, Any]:
-    digits = "".join(rng.choice("0123456789") for _ in range(11))
+    national_id = _random_id(rng)
+    digits = national_id[1:]
     return {
         "full_name": "Smoke Test Applicant",
-        "national_id": _ID_PREFIX + digits,
+        "national_id": national_id,
         "email": f"smoke.{digits}@example.com",
         "phone_number": "09" + digits[:8],
         "income": float(rng.randrange(8, 60) * 1_000_000),
@@ -126,7 +131,7 @@ def _known_customer(settings: Settings) -> Mapping[str, str]:
 def _unknown_id(settings: Settings, rng: random.Random) -> str:
     table = aws.client("dynamodb", settings)
     while True:
-        candidate = _ID_PREFIX + "".join(rng.choice("0123456789") for _ in range(11))
+        candidate = _random_id(rng)
         found = table.get_item(TableName=settings.customers_table, Key={"national_id": {"S": candidate}})
         if "Item" not in found:
             return candidate

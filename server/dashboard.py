@@ -93,12 +93,6 @@ async def dashboard_data(request: web.Request) -> web.Response:
     volume = [0] * (query.hours * 60 // bucket)
     for minute, counts in minutes.items():
         volume[(minute - start) // bucket] += counts.get(TOTAL, 0)
-    segments = dict.fromkeys(SEGMENTS, 0)
-    for counts in minutes.values():
-        for name, value in counts.items():
-            if name.startswith(SEGMENT_PREFIX):
-                segment = name[len(SEGMENT_PREFIX) :]
-                segments[segment] = segments.get(segment, 0) + value
     served = svc.registry.served()
     body = DashboardResponse(
         window_start=_iso(start),
@@ -115,7 +109,7 @@ async def dashboard_data(request: web.Request) -> web.Response:
             for low, high in _BIN_RANGES
         ],
         volume=[VolumeBucket(start=_iso(start + i * bucket), count=count) for i, count in enumerate(volume)],
-        segments=segments,
+        segments={segment: total(SEGMENT_PREFIX + segment) for segment in SEGMENTS},
         # In the configured order (new-customer model first), not the order the loads finished in.
         models=[
             DashboardModel(name=s.name, version=s.version, segment=s.segment)

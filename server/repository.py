@@ -78,7 +78,7 @@ class CustomerRepository:
 
     async def get(self, national_id: str) -> Item | None:
         """The customer as stored now (a strongly consistent read), None when there is none."""
-        response = await self._call(
+        response = await self.call(
             "GetItem", TableName=self._customers, Key=_key(national_id), ConsistentRead=True
         )
         item = response.get("Item")
@@ -105,7 +105,7 @@ class CustomerRepository:
         national_id = customer["national_id"]
         _check_owner(history, national_id)
         try:
-            await self._call(
+            await self.call(
                 "TransactWriteItems",
                 TransactItems=[_put_new(self._customers, customer), _put_new(self._history, history)],
             )
@@ -139,7 +139,7 @@ class CustomerRepository:
             "ExpressionAttributeValues": values,
         }
         try:
-            await self._call(
+            await self.call(
                 "TransactWriteItems",
                 TransactItems=[{"Update": update}, _put_new(self._history, history)],
             )
@@ -167,7 +167,7 @@ class CustomerRepository:
         }
         if cursor is not None:
             request["ExclusiveStartKey"] = _start_key(national_id, cursor)
-        response = await self._call("Query", **request)
+        response = await self.call("Query", **request)
         rows = response["Items"]
         # Fewer rows than asked for with a LastEvaluatedKey: DynamoDB stopped at its 1 MB page size.
         last = rows[limit - 1] if len(rows) > limit else response.get("LastEvaluatedKey")
@@ -177,15 +177,10 @@ class CustomerRepository:
     async def ping(self) -> None:
         """Return when DynamoDB answers and both tables serve; RepositoryError otherwise."""
         for table in (self._customers, self._history):
-            response = await self._call("DescribeTable", TableName=table)
+            response = await self.call("DescribeTable", TableName=table)
             status = response["Table"]["TableStatus"]
             if status not in _SERVING_STATUSES:
                 raise RepositoryError(f"DynamoDB table {table} is {status}")
-
-    async def call(self, operation: str, **request: Any) -> dict[str, Any]:
-        """Any DynamoDB call, timed and counted like the repository's own; RepositoryError on failure.
-        For :mod:`server.score_stats`, which keeps its counts in the history table."""
-        return await self._call(operation, **request)
 
     async def _national_ids(self, field: str, value: str) -> set[str]:
         request: dict[str, Any] = {
@@ -197,15 +192,16 @@ class CustomerRepository:
         }
         national_ids: set[str] = set()
         while True:
-            response = await self._call("Query", **request)
+            response = await self.call("Query", **request)
             national_ids.update(row["national_id"]["S"] for row in response["Items"])
             if "LastEvaluatedKey" not in response:
                 return national_ids
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    async def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+    async def call(self, operation: str, **request: Any) -> dict[str, Any]:
         """One DynamoDB call, timed. Failures raise RepositoryError; a transaction cancelled only by
-        refusals raises _Refused."""
+        refusals raises _Refused. Public for :mod:`server.score_stats`, which keeps its counts in the
+        history table."""
         with DYNAMODB_DURATION.labels(operation=operation).time():
             try:
                 response: dict[str, Any] = await getattr(self._client, xform_name(operation))(**request)

@@ -39,7 +39,7 @@ from server.schemas import (
     ServedModelInfo,
 )
 from server.scoring import Combined, MissingFeatures, application_row, matrix, reasons, stored_features
-from server.service import service
+from server.service import Service, service
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Body = TypeVar("Body", bound=BaseModel)
@@ -95,6 +95,12 @@ async def read_body(request: web.Request, kind: type[Body]) -> Body:
         return kind.model_validate(document)
     except ValidationError as error:
         raise invalid(error) from None
+
+
+def _count_score(svc: Service, segment: str, band_name: str, score: int) -> None:
+    """A score given to a customer: in the metrics (this process) and the dashboard's counts (all)."""
+    metrics.SCORES.labels(segment=segment, band=band_name).inc()
+    svc.stats.record(segment, band_name, score)
 
 
 def _customer_info(item: Mapping[str, Any]) -> dict[str, str]:
@@ -187,8 +193,7 @@ async def predict_new_customer(request: web.Request) -> web.Response:
     existing = await svc.repository.create(customer, history)
     if existing is not None:
         raise _conflict(existing)
-    metrics.SCORES.labels(segment="new", band=grade).inc()
-    svc.stats.record("new", grade, score)
+    _count_score(svc, "new", grade, score)
     response = NewCustomerResponse(
         predicted_score=score,
         predicted_group=grade,
@@ -234,8 +239,7 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
         raise ProblemError(
             409, "concurrent-update", "Other requests kept updating this customer meanwhile; try again"
         )
-    metrics.SCORES.labels(segment="existing", band=combined.band).inc()
-    svc.stats.record("existing", combined.band, combined.score)
+    _count_score(svc, "existing", combined.band, combined.score)
     response = ExistingCustomerResponse(
         predicted_score=combined.score,
         predicted_group=combined.band,

@@ -98,15 +98,12 @@ class ScoreStats:
         self._call = call
         #: The table the counts go to (the score-history table).
         self.table = table
-        self._pending: dict[int, defaultdict[str, int]] = {}
+        self._pending: defaultdict[int, defaultdict[str, int]] = defaultdict(_new_counts)
 
     def record(self, segment: str, band: str, score: int, at: float | None = None) -> None:
         """Count one score given at ``at`` (Unix time; now by default). Runs on every scoring request:
         kept to a few dict operations."""
-        minute = int((time.time() if at is None else at) // 60)
-        counts = self._pending.get(minute)
-        if counts is None:
-            counts = self._pending[minute] = _new_counts()
+        counts = self._pending[int((time.time() if at is None else at) // 60)]
         counts[TOTAL] += 1
         counts[_BAND_ATTRS.get(band) or BAND_PREFIX + band] += 1
         counts[_BIN_ATTRS[bin_of(score)]] += 1
@@ -120,7 +117,7 @@ class ScoreStats:
         """Write every pending minute; True when all were written. On a failure the counts not written
         stay pending, to be added at the next flush."""
         # Taken as a whole before the first await: scores recorded meanwhile start a fresh dict.
-        pending, self._pending = self._pending, {}
+        pending, self._pending = self._pending, defaultdict(_new_counts)
         written: set[int] = set()
         try:
             for minute in sorted(pending):
@@ -142,9 +139,7 @@ class ScoreStats:
         for minute, counts in pending.items():
             if minute in written:
                 continue
-            target = self._pending.get(minute)
-            if target is None:
-                target = self._pending[minute] = _new_counts()
+            target = self._pending[minute]
             for name, value in counts.items():
                 target[name] += value
             kept += counts[TOTAL]
