@@ -1,14 +1,17 @@
-"""Benchmark the online-store loader against a local moto server: items, seconds and items/s per pool size.
+"""Benchmark the online-store loader against a local moto server: items, seconds and items/s per pool size
+and per transaction size.
 
-    .venv/bin/python -m bench.load_customers --customers 20000 --workers 1 4 8
+    .venv/bin/python -m bench.load_customers --customers 20000 --workers 1 4 8 --per-transaction 8
 
 Run it as a module from the repository root: run as a path, bench/ comes first on sys.path and a sibling
 script named like a package (bench/etl.py) would shadow that package.
 
 Starts its own moto server on a free port, writes a synthetic snapshot (random feature values) into the
-cleaned bucket, then loads it once per ``--workers`` value into a fresh table. The "prepare" line is the
-CPU floor of a load: reading, validating and serialising the snapshot without writing anything. Each load's
-time includes its count check, timed again on its own so the write rate can be read apart.
+cleaned bucket, then loads it once per ``--workers`` and ``--per-transaction`` pair into a fresh table, and
+(unless ``--no-reload``) once more into the same table, as a nightly run of the next snapshot would: every
+item and guard is then already there. The "prepare" line is the CPU floor of a load: reading, validating and
+serialising the snapshot and building its transactions without writing anything. Each load's time includes
+its count check, timed again on its own so the write rate can be read apart.
 """
 
 from __future__ import annotations
@@ -28,14 +31,18 @@ from creditscore import aws
 from creditscore.config import Settings, load_settings
 from creditscore.local_aws import LocalAws, free_port
 from creditscore.logs import configure_logging
+from etl.customer_writes import CUSTOMERS_PER_TRANSACTION, Attempt, Target
 from etl.features import FEATURES, LABEL
 from etl.load_customers import (
+    LoadSummary,
     count_snapshot_items,
+    customer_groups,
     features_prefix,
     identity_prefix,
     load_customers,
-    put_batches,
+    numbered,
     read_snapshot,
+    shared_contacts,
 )
 
 SNAPSHOT = "2026-11-27"
@@ -48,6 +55,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8], help="pool sizes to compare")
+    parser.add_argument(
+        "--per-transaction",
+        type=int,
+        nargs="+",
+        default=[CUSTOMERS_PER_TRANSACTION],
+        help="customers per TransactWriteItems to compare",
+    )
+    parser.add_argument("--no-reload", action="store_true", help="skip the second load into the same table")
     parser.add_argument("--parts", type=int, default=4, help="parquet parts per table, as Spark would write")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--progress", action="store_true", help="show the loader's progress bar")
@@ -96,8 +111,11 @@ def _prepare_seconds(settings: Settings) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         customers = read_snapshot(aws.client("s3", settings), settings.cleaned_bucket, SNAPSHOT, pool)
-    for _ in put_batches(customers, SNAPSHOT, "2026-11-27T00:00:00+00:00"):
-        pass
+    shared_contacts(customers)
+    target = Target(settings.customers_table, SNAPSHOT, "2026-11-27T00:00:00+00:00")
+    for group in customer_groups(numbered(customers), CUSTOMERS_PER_TRANSACTION):
+        for customer in group:
+            target.entries(Attempt(customer))
     return time.perf_counter() - started
 
 
@@ -108,7 +126,18 @@ def _count_seconds(settings: Settings) -> float:
 
 
 def _line(label: str, items: int, seconds: float, extra: str = "") -> str:
-    return f"{label:<11} {items:>8,} items {seconds:8.2f} s {items / seconds:8,.0f} items/s{extra}"
+    return f"{label:<18} {items:>8,} items {seconds:8.2f} s {items / seconds:8,.0f} items/s{extra}"
+
+
+def _report(label: str, settings: Settings, summary: LoadSummary) -> str:
+    # The summary's time includes the count check; timing a second count shows the rate without it.
+    counting = _count_seconds(settings)
+    writes = summary.items_written / (summary.seconds - counting)
+    return (
+        _line(label, summary.items_written, summary.seconds)
+        + f" | count check {counting:6.2f} s, without it {writes:,.0f} items/s"
+        + f", retries {summary.retries}, rejected {summary.rows_rejected}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,16 +154,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"customers {args.customers:,}, {len(FEATURES)} features, {args.parts} parts per table")
         print(_line("prepare", args.customers, _prepare_seconds(first), " (read, validate, serialise)"))
         for workers in args.workers:
-            settings = _prepared(settings_for(f"bench-w{workers}"), args)
-            summary = load_customers(settings, SNAPSHOT, progress=args.progress, workers=workers)
-            # The summary's time includes the count check; timing a second count shows the rate without it.
-            counting = _count_seconds(settings)
-            writes = summary.items_written / (summary.seconds - counting)
-            print(
-                _line(f"workers {workers}", summary.items_written, summary.seconds)
-                + f" | count check {counting:6.2f} s, without it {writes:,.0f} items/s"
-                + f", retries {summary.retries}"
-            )
+            for per_transaction in args.per_transaction:
+                settings = _prepared(settings_for(f"bench-w{workers}-t{per_transaction}"), args)
+                for run in ("load", "reload")[: 1 if args.no_reload else 2]:
+                    summary = load_customers(
+                        settings,
+                        SNAPSHOT,
+                        progress=args.progress,
+                        workers=workers,
+                        per_transaction=per_transaction,
+                    )
+                    print(_report(f"{run} w{workers} t{per_transaction}", settings, summary))
 
 
 if __name__ == "__main__":

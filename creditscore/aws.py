@@ -21,6 +21,9 @@ _LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_ke
 EMAIL_INDEX: Final = "email-index"
 PHONE_INDEX: Final = "phone_number-index"
 HISTORY_SORT_KEY: Final = "scored_at_request_id"
+#: The score-history table's TTL attribute: only the service's idempotency records carry it (history
+#: records never expire).
+EXPIRES_AT: Final = "expires_at"
 # Above 2**53 a float's integer digits are binary noise (1e23 -> 99999999999999991611392) and may exceed
 # DynamoDB's 38 digits, so those values keep their shortest repr instead.
 _EXACT_INT_LIMIT: Final = 2.0**53
@@ -127,6 +130,15 @@ def ensure_table(dynamodb: Any, definition: dict[str, Any]) -> bool:
     return created
 
 
+def ensure_expiry(dynamodb: Any, table: str) -> None:
+    """Turn on the table's TTL on :data:`EXPIRES_AT` unless it is on (turning it on twice is an error)."""
+    described = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if described.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES_AT}
+        )
+
+
 def bootstrap(settings: Settings) -> dict[str, bool]:
     """Make sure every bucket and table exists. Returns resource name → created now (False: was there)."""
     s3 = client("s3", settings)
@@ -134,4 +146,5 @@ def bootstrap(settings: Settings) -> dict[str, bool]:
     result = {bucket: ensure_bucket(s3, bucket, settings.aws_region) for bucket in settings.buckets}
     for definition in table_definitions(settings):
         result[definition["TableName"]] = ensure_table(dynamodb, definition)
+    ensure_expiry(dynamodb, settings.score_history_table)
     return result

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tqdm import tqdm
 
 from creditscore import aws
-from creditscore.config import SCOPES, ConfigError, Settings, load_settings
+from creditscore.config import KEY_NAME_RE, SCOPES, ConfigError, Settings, load_settings
 from creditscore.errors import JobError
 from creditscore.local_aws import ChildServer, LocalAws
 from creditscore.logs import configure_logging
@@ -34,6 +34,7 @@ from etl.synthetic import DEFAULT_AS_OF, generate
 from server.auth import new_key
 
 if TYPE_CHECKING:
+    from etl.load_customers import LoadSummary
     from training.mapping import ColumnMapping
 
 DEMO_MONTHS = 12
@@ -90,6 +91,14 @@ def _iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _key_name(text: str) -> str:
+    if not KEY_NAME_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"expected up to 32 lowercase letters, digits, '.', '_' or '-', got {text!r}"
+        )
+    return text
 
 
 def _existing_dir(text: str) -> Path:
@@ -240,13 +249,26 @@ def cmd_load_customers(args: argparse.Namespace, settings: Settings) -> int:
     from etl.load_customers import latest_snapshot, load_customers
 
     snapshot = args.snapshot or latest_snapshot(aws.client("s3", settings), settings.cleaned_bucket)
-    summary = load_customers(settings, snapshot)
+    _print_load(settings, load_customers(settings, snapshot))
+    return 0
+
+
+def _print_load(settings: Settings, summary: LoadSummary) -> None:
+    from etl.load_customers import quarantine_prefix
+
     print(
-        f"Loaded {summary.items_written:,} customers of snapshot {snapshot} into {settings.customers_table} "
-        f"in {summary.seconds:.1f}s ({summary.items_written / max(summary.seconds, 1e-9):,.0f} items/s); "
+        f"Loaded {summary.items_written:,} customers of snapshot {summary.snapshot} into "
+        f"{settings.customers_table} in {summary.seconds:.1f}s "
+        f"({summary.items_written / max(summary.seconds, 1e-9):,.0f} items/s); "
         f"the table holds {summary.items_in_table:,} items of that snapshot"
     )
-    return 0
+    if summary.rejected:
+        # Reported like the ETL's quarantine, not a failure: the rest of the snapshot is loaded.
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in summary.rejected.items())
+        print(
+            f"Rejected {summary.rows_rejected:,} of {summary.rows:,} rows ({reasons}); quarantined under "
+            f"s3://{settings.cleaned_bucket}/{quarantine_prefix(summary.snapshot)}"
+        )
 
 
 def _list_bucket(settings: Settings, bucket: str) -> None:
@@ -296,8 +318,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         etl_report = run_local(settings, ingest_date, snapshot=None)
         print(report.to_table(etl_report))
         print(f"\n[5/{DEMO_STEPS}] Loading customers into DynamoDB table {settings.customers_table}")
-        loaded = load_customers(settings, etl_report.snapshot)
-        print(f"Loaded {loaded.items_written:,} customers in {loaded.seconds:.1f}s")
+        _print_load(settings, load_customers(settings, etl_report.snapshot))
         for n, model in enumerate(DEMO_MODELS, start=1):
             print(f"\n[6/{DEMO_STEPS}] Training and publishing {model} ({n} of {len(DEMO_MODELS)})")
             if code := _train(settings, model, None, None, {}, publish=True, out_dir=None):
@@ -333,8 +354,19 @@ def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: 
 
 
 def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> None:
-    found = aws.client("dynamodb", settings).scan(TableName=settings.customers_table, Limit=1)["Items"]
-    national_id = found[0]["national_id"]["S"] if found else "001234567890"
+    # The table also holds the contacts' guard items, which have no email; a page may hold guards only.
+    pages = (
+        aws.client("dynamodb", settings)
+        .get_paginator("scan")
+        .paginate(
+            TableName=settings.customers_table,
+            FilterExpression="attribute_exists(email)",
+            ProjectionExpression="national_id",
+            PaginationConfig={"PageSize": 100},
+        )
+    )
+    found = next((str(item["national_id"]["S"]) for page in pages for item in page["Items"]), None)
+    national_id = found or "001234567890"
     new = json.dumps(DEMO_APPLICANT)
     print(
         f"""
@@ -385,7 +417,7 @@ def cmd_smoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apikey_new(args: argparse.Namespace, _settings: Settings) -> int:
-    key, entry = new_key(args.scope)
+    key, entry = new_key(args.scope, args.name or "")
     print(f"API key (shown once; give it to the client):\n  {key}")
     print(f"Its CREDITSCORE_API_KEYS entry (comma-separated with any others):\n  {entry}")
     return 0
@@ -598,6 +630,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SCOPES,
         required=True,
         help="a scope the key grants; repeat for several",
+    )
+    new.add_argument(
+        "--name",
+        type=_key_name,
+        default=None,
+        help="who holds the key (logged and recorded with every score it asks for; default: a fingerprint)",
     )
 
     train = add("train", cmd_train, "Train a scorer, write its report and charts, and optionally publish it.")

@@ -24,6 +24,7 @@ _NAME_PART_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _MODEL_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+KEY_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off")
 #: What an API key may be allowed to do: score customers, and administer the service (model reloads).
@@ -32,10 +33,18 @@ SCOPES: Final = ("score", "admin")
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One accepted API key: the sha256 of the key (the key itself is never configured) and its scopes."""
+    """One accepted API key: the sha256 of the key (the key itself is never configured), its scopes and,
+    optionally, a name for the client that holds it."""
 
     sha256: str
     scopes: frozenset[str]
+    name: str = ""
+
+    @property
+    def key_id(self) -> str:
+        """Who made a request, in logs and score-history records: the entry's name, else the first 12 hex
+        digits of the key's sha256 (the key is 256 random bits, so its hash gives nothing away)."""
+        return self.name or self.sha256[:12]
 
 
 class ConfigError(ValueError):
@@ -92,9 +101,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "API_KEYS",
         "",
-        "Accepted API keys, comma-separated `sha256hex:scope[+scope]` entries (scopes: "
+        "Accepted API keys, comma-separated `sha256hex:scope[+scope][:name]` entries (scopes: "
         + ", ".join(SCOPES)
-        + "); `creditscore apikey new` prints a key and its entry. Empty: every protected route refuses.",
+        + "; the optional name, distinct per entry, identifies the client in logs and score history, "
+        "else the hash's first 12 digits do); `creditscore apikey new` prints a key and its entry. "
+        "Empty: every protected route refuses.",
     ),
     Setting("METRICS_PUBLIC", "true", "true: `/metrics` needs no key; false: it needs the admin scope."),
     Setting("NEW_CUSTOMER_MODEL", "xgboost-new-customer", "The model that scores new applicants."),
@@ -310,13 +321,21 @@ def _check_weighted_models(var: str, value: str) -> tuple[tuple[str, float], ...
 
 
 def _check_api_keys(var: str, value: str) -> tuple[ApiKey, ...]:
-    expected = "comma-separated sha256hex:scope[+scope] entries, scopes from " + ", ".join(SCOPES)
+    expected = (
+        "comma-separated sha256hex:scope[+scope][:name] entries, scopes from "
+        + ", ".join(SCOPES)
+        + ", names of lowercase letters, digits, '.', '_', '-' (up to 32) and distinct"
+    )
     keys = []
     for entry in filter(None, (part.strip() for part in value.split(","))):
-        digest, _, scopes = entry.partition(":")
+        digest, _, rest = entry.partition(":")
+        scopes, _, name = rest.partition(":")
         names = frozenset(scopes.split("+"))
-        _expect(var, "<hidden>", bool(_SHA256_RE.match(digest)) and names <= set(SCOPES), expected)
-        keys.append(ApiKey(digest, names))
+        ok = bool(_SHA256_RE.match(digest)) and names <= set(SCOPES)
+        _expect(var, "<hidden>", ok and (name == "" or bool(KEY_NAME_RE.match(name))), expected)
+        keys.append(ApiKey(digest, names, name))
+    ids = [key.key_id for key in keys]
+    _expect(var, "<hidden>", len(set(ids)) == len(ids), expected)
     return tuple(keys)
 
 

@@ -43,6 +43,7 @@ class Answer:
     status: int
     body: Any
     content_type: str
+    raw: bytes = b""
 
 
 @dataclass
@@ -51,9 +52,13 @@ class Api:
     key: str
     timeout: float = 30.0
 
-    def call(self, method: str, path: str, body: Any = None, raw: bytes | None = None) -> Answer:
+    def call(
+        self, method: str, path: str, body: Any = None, raw: bytes | None = None, idempotency_key: str = ""
+    ) -> Answer:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         headers = {"X-API-Key": self.key}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310
@@ -66,7 +71,7 @@ class Api:
 
 def _answer(status: int, content_type: str, payload: bytes) -> Answer:
     is_json = content_type.endswith("json")
-    return Answer(status, json.loads(payload) if is_json else payload.decode(), content_type)
+    return Answer(status, json.loads(payload) if is_json else payload.decode(), content_type, payload)
 
 
 def _expect(answer: Answer, status: int, what: str) -> Any:
@@ -150,6 +155,8 @@ class Smoke:
             ("service ready", self.ready),
             ("new customer scored and stored", self.new_customer),
             ("same customer again -> 409", self.duplicate),
+            ("the new customer scored as existing", self.new_as_existing),
+            ("a retry with its Idempotency-Key -> the first answer", self.retried),
             ("existing customer by national_id", lambda: self.existing("national_id")),
             ("existing customer by email", lambda: self.existing("email")),
             ("existing customer by phone_number", lambda: self.existing("phone_number")),
@@ -181,6 +188,28 @@ class Smoke:
         body = _expect(self.api.call("POST", path, self.applicant), 409, f"POST {path} again")
         return str(body["type"])
 
+    def new_as_existing(self) -> str:
+        """The seed's scenario: a customer the API created is scored as existing, from its application."""
+        path = "/api/v1/predict-existing-customer"
+        lookup = {"email": self.applicant["email"]}
+        body = _expect(self.api.call("POST", path, lookup), 200, f"POST {path} for the new customer")
+        if body["customer_info"]["national_id"] != self.applicant["national_id"]:
+            raise SmokeError("looked up by the new customer's email, answered for another customer")
+        if body["basis"] != "application-only":
+            raise SmokeError(f"a customer known from an application only was scored on {body['basis']}")
+        return f"score {body['predicted_score']} ({body['predicted_group']}), basis {body['basis']}"
+
+    def retried(self) -> str:
+        path = "/api/v1/predict-existing-customer"
+        lookup = {"national_id": self.applicant["national_id"]}
+        key = f"smoke-{self.rng.getrandbits(64):016x}"
+        first, again = (self.api.call("POST", path, lookup, idempotency_key=key) for _ in range(2))
+        _expect(first, 200, f"POST {path} with an Idempotency-Key")
+        _expect(again, 200, f"POST {path} again with the same Idempotency-Key")
+        if again.raw != first.raw:
+            raise SmokeError("the retry with the same Idempotency-Key got another answer than the first")
+        return "identical answers"
+
     def existing(self, by: str) -> str:
         self.customer = customer = self.customer or _known_customer(self.settings)
         path = "/api/v1/predict-existing-customer"
@@ -206,10 +235,13 @@ class Smoke:
     def history(self) -> str:
         path = f"/api/v1/customers/{self.applicant['national_id']}/scores"
         body = _expect(self.api.call("GET", path), 200, "GET the new customer's score history")
-        if len(body["scores"]) != 1:
-            found = len(body["scores"])
-            raise SmokeError(f"a new customer scored once should have 1 history record, has {found}")
-        return f"{len(body['scores'])} record, {body['scores'][0]['predicted_score']}"
+        # Newest first: the retried score (recorded once), the score as existing, the score as new.
+        bases = [score.get("basis") for score in body["scores"]]
+        expected = ["application-only", "application-only", "application"]
+        if bases != expected:
+            raise SmokeError(f"the new customer's history should be {expected} (newest first), is {bases}")
+        scores = ", ".join(str(score["predicted_score"]) for score in body["scores"])
+        return f"{len(bases)} records: {scores}"
 
     def run(self) -> bool:
         """Runs every check and prints one line each; True when all passed, metrics moving included."""
@@ -234,9 +266,10 @@ class Smoke:
 
 
 def _metrics_moved(before: Mapping[str, float], after: Mapping[str, float]) -> str:
-    # The checks above answered 3 times on the new-customer route (200, 409, 422) and 4 times on the
-    # existing-customer route (3 lookups and a 404); other clients may add more, never fewer.
-    expected = {"/api/v1/predict-new-customer": 3, "/api/v1/predict-existing-customer": 4}
+    # The checks above answered 3 times on the new-customer route (200, 409, 422) and 7 times on the
+    # existing-customer route (the new customer, twice with a key, 3 lookups and a 404); other clients may
+    # add more, never fewer.
+    expected = {"/api/v1/predict-new-customer": 3, "/api/v1/predict-existing-customer": 7}
     moved = {route: after.get(route, 0.0) - before.get(route, 0.0) for route in expected}
     short = {route: delta for route, delta in moved.items() if delta < expected[route]}
     if short:

@@ -1,30 +1,51 @@
 """Load one cleaned snapshot's customers into the DynamoDB online store, one item per customer.
 
-Reads ``s3://{cleaned}/features/snapshot=S/*.parquet`` and ``identity/snapshot=S/*.parquet``, validates
-every row before the first write (so a bad snapshot leaves the table untouched), writes full puts keyed by
-``national_id`` (re-running a snapshot rewrites the same items) and finally counts the table's items of
-snapshot S and compares that with the snapshot's customers.
+Reads ``s3://{cleaned}/features/snapshot=S/*.parquet`` and ``identity/snapshot=S/*.parquet`` and validates
+every row before the first write, so a bad snapshot leaves the table untouched.
 
-An item holds the identity attributes, one map per feature group (``application``,
-``traditional_features``, ``transaction_features``, ``social_features``) with that group's features as
-Decimals, ``features_as_of``, ``snapshot`` and ``loaded_at``; the training label is never loaded.
-Error messages and logs name a customer by row (0-based, counting through the parts in key order), never
-by national ID, email or phone number.
+The write contract (the transactions themselves are :mod:`etl.customer_writes`'s):
+
+- Each customer is an UpdateItem keyed by ``national_id`` that SETs only the loader's attributes: the
+  identity (``full_name``, ``email``, ``phone_number``), one map per feature group (``application``,
+  ``traditional_features``, ``transaction_features``, ``social_features``) with that group's features as
+  Decimals, ``features_as_of``, ``snapshot``, ``loaded_at``, and ``source`` = ``"batch"`` unless one is
+  stored. What the scoring service writes on the same item (``last_score``, ``score_version``,
+  ``created_at``, ``created_by``) survives a load, and so does the ``application`` group of a customer the
+  service created (``source = "api"``). The training label is never loaded. Re-running a snapshot rewrites
+  the same items.
+- In the same transaction, the customer's email and phone number are claimed through the guard items of
+  :mod:`creditscore.contacts`, and a contact the customer no longer has is released: a contact belongs to
+  one national ID at a time, the service's customers included.
+- A row is *rejected* — not written, quarantined with its reason, counted — when its email or phone number
+  (in :func:`creditscore.contacts.normal_form`) appears under more than one national ID of the snapshot
+  (``email_shared_in_snapshot``, ``phone_number_shared_in_snapshot``; found before any write), or when
+  another customer's guard still refuses it after the rest of the snapshot is written
+  (``email_held_by_another_customer``, ``phone_number_held_by_another_customer``). Rejected rows go to
+  ``s3://{cleaned}/quarantine/snapshot=S/source=load/`` beside the ETL's quarantine, one parquet file
+  replaced by each run: ``reason``, ``field`` and ``record`` (the row's identity as JSON) as the ETL's, plus
+  ``national_id``, ``row`` and ``loaded_at``.
+
+Finally the table's items of snapshot S are counted and compared with the snapshot's customers less the
+rejected rows. Error messages and logs name a customer by row (0-based, counting through the parts in key
+order), never by national ID, email or phone number.
 """
 
 from __future__ import annotations
 
-import random
+import io
+import json
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -32,29 +53,36 @@ import structlog
 from boto3.dynamodb.types import TypeSerializer
 from tqdm import tqdm
 
-from creditscore import aws
+from creditscore import aws, contacts
 from creditscore.config import Settings
+from creditscore.contacts import CONTACT_FIELDS, ContactField
 from creditscore.errors import JobError
+from etl.customer_writes import (
+    CUSTOMERS_PER_TRANSACTION,
+    IDENTITY,
+    Customer,
+    CustomerWriter,
+    GroupResult,
+    Target,
+    transact_sender,
+)
 from etl.features import FEATURES, GROUPS, names
 
 log = structlog.get_logger(__name__)
 
-IDENTITY_COLUMNS: Final = ("full_name", "email", "phone_number")
+IDENTITY_COLUMNS: Final = IDENTITY
 FEATURE_NAMES: Final = tuple(f.name for f in FEATURES)
 GROUP_FEATURES: Final = {group: tuple(names(group)) for group in GROUPS}
 
-BATCH_SIZE: Final = 25  # BatchWriteItem's maximum
 # Measured with bench/load_customers.py: against moto, 1, 2, 4 and 8 workers all land within run-to-run noise
-# (the one moto process and this one's serialisation are both CPU-bound). Against DynamoDB a batch waits on
-# the network, and 4 in flight cover that wait; more would also exceed botocore's 10 pooled connections
-# once the count scan's segments run beside them.
+# (the one moto process and this one's serialisation are both CPU-bound). Against DynamoDB a transaction
+# waits on the network, and 4 in flight cover that wait; more would also exceed botocore's 10 pooled
+# connections once the count scan's segments run beside them.
 DEFAULT_WORKERS: Final = 4
-MAX_RETRIES: Final = 8
-BACKOFF_BASE_SECONDS: Final = 0.05
-BACKOFF_CAP_SECONDS: Final = 5.0
 COUNT_SEGMENTS: Final = 4
-# Rows turned into items at a time: bounds memory to a few batches per worker, not the whole snapshot.
-_CHUNK_ROWS: Final = BATCH_SIZE * 40
+QUARANTINE_SOURCE: Final = "load"
+# Rows turned into items at a time: bounds memory to a few transactions per worker, not the whole snapshot.
+_CHUNK_ROWS: Final = 1000
 _SNAPSHOT_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DATE_RE: Final = r"^\d{4}-\d{2}-\d{2}$"
 # DynamoDB numbers hold magnitudes from 1e-130 up to (not including) 1e126.
@@ -62,8 +90,8 @@ _MIN_MAGNITUDE: Final = 1e-130
 _MAX_MAGNITUDE: Final = 1e126
 # A stateless serializer whose Decimal context rejects anything DynamoDB would (inexact, out of range).
 _SERIALIZER: Final = TypeSerializer()
-
-WriteRequest = dict[str, Any]
+_QUARANTINE_PART: Final = "part-00000-load.snappy.parquet"
+_ROW: Final = "row"
 
 
 class LoadError(JobError):
@@ -71,12 +99,35 @@ class LoadError(JobError):
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """A row not loaded: ``field`` is the contact that stood in the way, ``reason`` says how."""
+
+    row: int
+    field: ContactField
+    reason: str
+
+
+def shared_reason(field: ContactField) -> str:
+    return f"{field}_shared_in_snapshot"
+
+
+def held_reason(field: ContactField) -> str:
+    return f"{field}_held_by_another_customer"
+
+
+@dataclass(frozen=True)
 class LoadSummary:
     snapshot: str
+    rows: int  # the snapshot's customers: items_written + rows_rejected
     items_written: int
     items_in_table: int
+    rejected: Mapping[str, int]  # rows rejected, per reason
     seconds: float
     retries: int
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected.values())
 
 
 def features_prefix(snapshot: str) -> str:
@@ -85,6 +136,10 @@ def features_prefix(snapshot: str) -> str:
 
 def identity_prefix(snapshot: str) -> str:
     return f"identity/snapshot={snapshot}/"
+
+
+def quarantine_prefix(snapshot: str) -> str:
+    return f"quarantine/snapshot={snapshot}/source={QUARANTINE_SOURCE}/"
 
 
 def _listing(s3: Any, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
@@ -237,94 +292,142 @@ def read_snapshot(s3: Any, bucket: str, snapshot: str, pool: ThreadPoolExecutor)
     return features
 
 
-def _put_requests(rows: pa.Table, snapshot: str, loaded_at: str) -> list[WriteRequest]:
+def _shared(values: pa.ChunkedArray, field: ContactField) -> npt.NDArray[np.bool_]:
+    """Which rows hold a ``field`` that another row holds too, compared in the contacts' normal form."""
+    # The normal form is contacts.normal_form itself (casefold has no arrow kernel); the counting is arrow's.
+    forms = pa.array([contacts.normal_form(field, value) for value in values.to_pylist()], pa.string())
+    counts = pa.table({"form": forms}).group_by("form").aggregate([("form", "count")])
+    repeated = counts.filter(pc.greater(counts.column("form_count"), 1)).column("form")
+    return np.asarray(pc.is_in(forms, value_set=repeated).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def shared_contacts(customers: pa.Table) -> list[Rejection]:
+    """Every row whose email or phone number another row of the snapshot holds (national IDs are unique by
+    then, so another row is another customer): none of them can be told the contact's owner."""
+    rejected = np.zeros(customers.num_rows, dtype=bool)
+    found: list[Rejection] = []
+    for field in CONTACT_FIELDS:
+        shared = _shared(customers.column(field), field) & ~rejected
+        found.extend(Rejection(int(row), field, shared_reason(field)) for row in np.flatnonzero(shared))
+        rejected |= shared
+    return sorted(found, key=lambda rejection: rejection.row)
+
+
+def _customers(rows: pa.Table) -> list[Customer]:
+    """The rows (with their snapshot row numbers in column ``row``) serialised for the writer."""
     data = rows.to_pydict()
     numbers = {name: [aws.to_decimal(value) for value in data[name]] for name in FEATURE_NAMES}
-    requests: list[WriteRequest] = []
-    for row, national_id in enumerate(data["national_id"]):
-        item: dict[str, Any] = {
-            "national_id": national_id,
-            **{name: data[name][row] for name in IDENTITY_COLUMNS},
-            **{
-                group: {name: numbers[name][row] for name in features}
-                for group, features in GROUP_FEATURES.items()
-            },
-            "features_as_of": data["features_as_of"][row],
-            "snapshot": snapshot,
-            "loaded_at": loaded_at,
-        }
-        serialized = {key: _SERIALIZER.serialize(value) for key, value in item.items()}
-        requests.append({"PutRequest": {"Item": serialized}})
-    return requests
+    built: list[Customer] = []
+    for at, national_id in enumerate(data["national_id"]):
+        values = {name: {"S": data[name][at]} for name in IDENTITY_COLUMNS}
+        for group, features in GROUP_FEATURES.items():
+            values[group] = _SERIALIZER.serialize({name: numbers[name][at] for name in features})
+        values["features_as_of"] = {"S": data["features_as_of"][at]}
+        held = {field: data[field][at] for field in CONTACT_FIELDS}
+        built.append(Customer(data[_ROW][at], national_id, held, values))
+    return built
 
 
-def put_batches(customers: pa.Table, snapshot: str, loaded_at: str) -> Iterator[list[WriteRequest]]:
-    """BatchWriteItem put requests for :func:`read_snapshot`'s rows, 25 at a time, built lazily."""
-    for start in range(0, customers.num_rows, _CHUNK_ROWS):
-        requests = _put_requests(customers.slice(start, _CHUNK_ROWS), snapshot, loaded_at)
-        for first in range(0, len(requests), BATCH_SIZE):
-            yield requests[first : first + BATCH_SIZE]
+def _groups(customers: Sequence[Customer], size: int) -> Iterator[list[Customer]]:
+    for first in range(0, len(customers), size):
+        yield list(customers[first : first + size])
 
 
-def put_with_retries(
-    send: Callable[[list[WriteRequest]], list[WriteRequest]],
-    requests: list[WriteRequest],
-    max_retries: int = MAX_RETRIES,
-    sleep: Callable[[float], object] = time.sleep,
-) -> int:
-    """Send until nothing comes back unprocessed; returns the retries it took.
-
-    ``send`` returns the requests DynamoDB left unprocessed. Waits use "full jitter" (a uniform draw up to
-    an exponentially growing ceiling), so writers throttled together do not retry in lockstep.
-    """
-    retries = 0
-    while requests := send(requests):
-        if retries == max_retries:
-            raise LoadError(f"{len(requests)} items were still unprocessed after {max_retries} retries")
-        retries += 1
-        sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)))
-    return retries
+def customer_groups(rows: pa.Table, per_transaction: int) -> Iterator[list[Customer]]:
+    """The rows as groups of ``per_transaction`` customers, serialised a chunk at a time."""
+    for start in range(0, rows.num_rows, _CHUNK_ROWS):
+        yield from _groups(_customers(rows.slice(start, _CHUNK_ROWS)), per_transaction)
 
 
-def _sender(dynamodb: Any, table: str) -> Callable[[list[WriteRequest]], list[WriteRequest]]:
-    def send(requests: list[WriteRequest]) -> list[WriteRequest]:
-        response = dynamodb.batch_write_item(RequestItems={table: requests})
-        return list(response.get("UnprocessedItems", {}).get(table, []))
-
-    return send
-
-
-def _write_all(
-    send: Callable[[list[WriteRequest]], list[WriteRequest]],
-    batches: Iterator[list[WriteRequest]],
+def _write_pass(
+    writer: CustomerWriter,
+    groups: Iterable[list[Customer]],
     pool: ThreadPoolExecutor,
     in_flight: int,
     advance: Callable[[int], object],
-) -> tuple[int, int]:
-    """Run the batches on ``pool``, at most ``in_flight`` at once; returns (items written, retries)."""
-    written = retries = 0
-    pending: dict[Future[int], int] = {}
+) -> GroupResult:
+    """Write the groups on ``pool``, at most ``in_flight`` at once; the results added up."""
+    total = GroupResult()
+    pending: set[Future[GroupResult]] = set()
 
-    def settle(done: set[Future[int]]) -> None:
-        nonlocal written, retries
+    def settle(done: set[Future[GroupResult]]) -> None:
         for future in done:
-            retries += future.result()
-            size = pending.pop(future)
-            written += size
-            advance(size)
+            result = future.result()
+            total.written += result.written
+            total.retries += result.retries
+            total.refused.extend(result.refused)
+            advance(result.written)
 
-    for batch in batches:
+    for group in groups:
         if len(pending) >= in_flight:
-            settle(wait(pending, return_when=FIRST_COMPLETED).done)
-        pending[pool.submit(put_with_retries, send, batch)] = len(batch)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            settle(done)
+        pending.add(pool.submit(writer.write, group))
     settle(wait(pending).done)
-    return written, retries
+    return total
+
+
+def _write_all(
+    writer: CustomerWriter,
+    rows: pa.Table,
+    per_transaction: int,
+    pool: ThreadPoolExecutor,
+    in_flight: int,
+    advance: Callable[[int], object],
+) -> GroupResult:
+    """Write every row; a customer a guard refused is tried again after the others, then left refused."""
+    total = _write_pass(writer, customer_groups(rows, per_transaction), pool, in_flight, advance)
+    refused = total.refused
+    # A refusing guard may since have been released by a later row of the snapshot (a customer whose
+    # contact changed). Each pass that writes someone may free a contact for another, so passes go on
+    # while they make progress; chains of changes resolve, a swap of two contacts cannot.
+    while refused:
+        again = _write_pass(
+            writer, _groups([r.customer for r in refused], per_transaction), pool, in_flight, advance
+        )
+        total.written += again.written
+        total.retries += again.retries
+        refused = again.refused
+        if not again.written:
+            break
+    total.refused = refused
+    return total
+
+
+def write_quarantine(
+    s3: Any, bucket: str, snapshot: str, customers: pa.Table, rejected: Sequence[Rejection], loaded_at: str
+) -> None:
+    """Replace the load's quarantine of ``snapshot`` with ``rejected`` (none: no file)."""
+    prefix = quarantine_prefix(snapshot)
+    written = f"{prefix}{_QUARANTINE_PART}" if rejected else None
+    if rejected:
+        rows = customers.take([rejection.row for rejection in rejected]).select(
+            ["national_id", *IDENTITY_COLUMNS]
+        )
+        table = pa.table(
+            {
+                "national_id": rows.column("national_id"),
+                _ROW: pa.array([rejection.row for rejection in rejected], pa.int64()),
+                "reason": [rejection.reason for rejection in rejected],
+                "field": [rejection.field for rejection in rejected],
+                "record": [json.dumps(record, ensure_ascii=False) for record in rows.to_pylist()],
+                "loaded_at": [loaded_at] * len(rejected),
+            }
+        )
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        s3.put_object(Bucket=bucket, Key=written, Body=buffer.getvalue())
+    keys, _ = _listing(s3, bucket, prefix)
+    for key in keys:
+        if key != written:
+            s3.delete_object(Bucket=bucket, Key=key)
 
 
 def count_snapshot_items(dynamodb: Any, table: str, snapshot: str, segments: int = COUNT_SEGMENTS) -> int:
     """Items of ``table`` whose ``snapshot`` is ``snapshot``, by a parallel, strongly consistent count scan.
 
     Consistent reads matter: an eventually consistent scan right after the writes may miss some of them.
+    Guard items carry no ``snapshot``, so only customers count.
     """
 
     def count(segment: int) -> int:
@@ -350,23 +453,45 @@ def check_count(dynamodb: Any, table: str, snapshot: str, expected: int) -> int:
     if found != expected:
         raise LoadError(
             f"count check failed for snapshot {snapshot}: {found} items in table {table}, "
-            f"{expected} customers in the snapshot"
+            f"{expected} expected (the snapshot's customers less its rejected rows)"
         )
     return found
 
 
+def numbered(customers: pa.Table) -> pa.Table:
+    """``customers`` with each row's 0-based number, the only name logs and messages give a row."""
+    return customers.append_column(_ROW, pa.array(np.arange(customers.num_rows, dtype=np.int64)))
+
+
+def _without(customers: pa.Table, rejected: Sequence[Rejection]) -> pa.Table:
+    keep = np.ones(customers.num_rows, dtype=bool)
+    keep[[rejection.row for rejection in rejected]] = False
+    return customers.filter(pa.array(keep))
+
+
+def _reason_counts(rejected: Iterable[Rejection]) -> dict[str, int]:
+    return dict(sorted(Counter(rejection.reason for rejection in rejected).items()))
+
+
 def load_customers(
-    settings: Settings, snapshot: str, progress: bool = True, *, workers: int = DEFAULT_WORKERS
+    settings: Settings,
+    snapshot: str,
+    progress: bool = True,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    per_transaction: int = CUSTOMERS_PER_TRANSACTION,
 ) -> LoadSummary:
-    """Validate snapshot ``snapshot`` whole, write it to the customers table, and check the count."""
+    """Validate snapshot ``snapshot`` whole, write it to the customers table (rejecting the rows whose
+    contacts belong to someone else), quarantine the rejected rows and check the count."""
     started = time.perf_counter()
     s3 = aws.client("s3", settings)
-    # The low-level client rather than the resource's batch_writer: clients are thread-safe (resources are
-    # not), and owning the UnprocessedItems loop gives backoff with jitter, a retry limit and a retry count.
+    # The low-level client: clients are thread-safe (resources are not).
     dynamodb = aws.client("dynamodb", settings)
     loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+    writer = CustomerWriter(transact_sender(dynamodb), Target(settings.customers_table, snapshot, loaded_at))
     with ThreadPoolExecutor(workers, thread_name_prefix="load-customers") as pool:
-        customers = read_snapshot(s3, settings.cleaned_bucket, snapshot, pool)
+        customers = numbered(read_snapshot(s3, settings.cleaned_bucket, snapshot, pool))
+        rejected = shared_contacts(customers)
         with tqdm(
             total=customers.num_rows,
             unit="item",
@@ -374,22 +499,34 @@ def load_customers(
             file=sys.stderr,
             disable=not progress,
         ) as bar:
-            written, retries = _write_all(
-                _sender(dynamodb, settings.customers_table),
-                put_batches(customers, snapshot, loaded_at),
-                pool,
-                in_flight=2 * workers,
-                advance=bar.update,
+            bar.update(len(rejected))
+            result = _write_all(
+                writer, _without(customers, rejected), per_transaction, pool, 2 * workers, bar.update
             )
-    in_table = check_count(dynamodb, settings.customers_table, snapshot, customers.num_rows)
-    summary = LoadSummary(snapshot, written, in_table, time.perf_counter() - started, retries)
+            held = [Rejection(r.customer.row, r.field, held_reason(r.field)) for r in result.refused]
+            bar.update(len(held))
+    rejected = sorted(rejected + held, key=lambda rejection: rejection.row)
+    write_quarantine(s3, settings.cleaned_bucket, snapshot, customers, rejected, loaded_at)
+    expected = customers.num_rows - len(rejected)
+    in_table = check_count(dynamodb, settings.customers_table, snapshot, expected)
+    summary = LoadSummary(
+        snapshot=snapshot,
+        rows=customers.num_rows,
+        items_written=result.written,
+        items_in_table=in_table,
+        rejected=_reason_counts(rejected),
+        seconds=time.perf_counter() - started,
+        retries=result.retries,
+    )
     log.info(
         "customers loaded",
         snapshot=snapshot,
         table=settings.customers_table,
-        items_written=written,
+        items_written=result.written,
         items_in_table=in_table,
-        retries=retries,
+        rows_rejected=summary.rows_rejected,
+        rejected=dict(summary.rejected),
+        retries=result.retries,
         seconds=round(summary.seconds, 2),
         workers=workers,
     )

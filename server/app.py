@@ -46,6 +46,22 @@ _BAD_BODY: Final = {
     422: "Fields are missing, unknown or invalid; every one is named",
 }
 _NO_MODEL: Final = {503: "A model it needs is not loaded, or DynamoDB does not answer"}
+# The two predict routes take an Idempotency-Key (or a client's X-Request-ID): server.idempotency.
+_IDEMPOTENT: Final = {
+    400: "The body is not valid JSON, or the Idempotency-Key header is malformed",
+    422: "Fields are missing, unknown or invalid (every one is named), or the Idempotency-Key was used "
+    "with another request",
+}
+_IDEMPOTENCY_PARAMETERS: Final = (
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "Sent again with a retry, answers with the first success and writes nothing twice "
+        "(24 hours, per API key); without it, a client-chosen X-Request-ID serves as the key",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    },
+)
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -78,23 +94,33 @@ ROUTES: Final = (
         "score",
         request=schemas.NewCustomerRequest,
         response=schemas.NewCustomerResponse,
-        errors={**_BAD_BODY, 409: "The national_id is already a customer's", **_NO_MODEL},
+        errors={
+            **_BAD_BODY,
+            **_IDEMPOTENT,
+            409: "The national_id is already a customer's, or the email or phone number another customer's",
+            **_NO_MODEL,
+        },
+        parameters=_IDEMPOTENCY_PARAMETERS,
     ),
     Route(
         "POST",
         "/api/v1/predict-existing-customer",
         routes.predict_existing_customer,
-        "Score an existing customer, found by national_id, email or phone_number, with every "
-        "existing-customer model, and record the score",
+        "Score a stored customer, found by national_id, email or phone_number, with the existing-customer "
+        "models that have the customer's data (or, when none has, the new-customer model on the stored "
+        "application), and record the score",
         "score",
         request=schemas.ExistingCustomerRequest,
         response=schemas.ExistingCustomerResponse,
         errors={
             **_BAD_BODY,
+            **_IDEMPOTENT,
             404: "No customer has this identifier",
-            409: "Other requests kept updating the customer meanwhile",
+            409: "Several customers hold the email or phone number; no model can score the stored data; "
+            "or other requests kept updating the customer meanwhile",
             **_NO_MODEL,
         },
+        parameters=_IDEMPOTENCY_PARAMETERS,
     ),
     Route(
         "POST",

@@ -20,14 +20,15 @@ KEY_PREFIX: Final = "cs_"
 _BEARER: Final = "bearer "
 
 
-def new_key(scopes: Iterable[str]) -> tuple[str, str]:
-    """A fresh key and its ``CREDITSCORE_API_KEYS`` entry (``sha256hex:scope[+scope]``)."""
+def new_key(scopes: Iterable[str], name: str = "") -> tuple[str, str]:
+    """A fresh key and its ``CREDITSCORE_API_KEYS`` entry (``sha256hex:scope[+scope][:name]``)."""
     chosen = sorted(set(scopes))
     unknown = set(chosen) - set(SCOPES)
     if not chosen or unknown:
         raise ValueError(f"scopes must be among {', '.join(SCOPES)}; got {', '.join(chosen) or 'none'}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, f"{hash_key(key)}:{'+'.join(chosen)}"
+    entry = f"{hash_key(key)}:{'+'.join(chosen)}"
+    return key, f"{entry}:{name}" if name else entry
 
 
 def hash_key(key: str) -> str:
@@ -43,11 +44,11 @@ def presented_key(api_key_header: str | None, authorization: str | None) -> str 
     return None
 
 
-def scopes_of(key: str, keys: Iterable[ApiKey]) -> frozenset[str] | None:
-    """The scopes of a configured key, or None when ``key`` is not one of them."""
+def entry_of(key: str, keys: Iterable[ApiKey]) -> ApiKey | None:
+    """The configured entry of ``key`` (its scopes and id), or None when ``key`` is not one of them."""
     digest = hash_key(key).encode()
-    found: frozenset[str] | None = None
+    found: ApiKey | None = None
     for entry in keys:
         if hmac.compare_digest(digest, entry.sha256.encode()):
-            found = entry.scopes
+            found = entry
     return found

@@ -58,7 +58,14 @@ MODEL_BATCH_SIZE: Final = Histogram(
     f"{PREFIX}model_batch_size", "Rows per model call.", ["model"], buckets=_BATCH_BUCKETS
 )
 SCORES: Final = Counter(
-    f"{PREFIX}scores_total", "Scores given, by segment and FICO band.", ["segment", "band"]
+    f"{PREFIX}scores_total",
+    "Scores given, by segment, FICO band and basis (application, existing-models, application-only).",
+    ["segment", "band", "basis"],
+)
+IDEMPOTENT_REPLAYS: Final = Counter(
+    f"{PREFIX}idempotent_replays_total",
+    "Requests answered with an earlier answer to the same idempotency key (a client's retry), by route.",
+    ["route"],
 )
 DYNAMODB_DURATION: Final = Histogram(
     f"{PREFIX}dynamodb_request_duration_seconds",

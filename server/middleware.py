@@ -21,7 +21,7 @@ from creditscore.config import Settings
 from server import auth, metrics
 from server.problems import ProblemError
 from server.repository import RepositoryError
-from server.routes import METRICS_SCOPE, Route
+from server.routes import API_KEY_ID, METRICS_SCOPE, Route
 
 log = structlog.get_logger("server.access")
 
@@ -48,7 +48,8 @@ def _label(request: web.Request) -> str:
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    request["client_request_id"] = given if _REQUEST_ID_RE.match(given) else None
+    request_id = request["client_request_id"] or uuid.uuid4().hex
     request["request_id"] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     route = _label(request)
@@ -77,7 +78,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             latency_ms=round(elapsed * 1000, 2),
             models=request.get("models"),
         )
-        structlog.contextvars.unbind_contextvars("request_id")
+        # A keep-alive connection serves its next request in the same context.
+        structlog.contextvars.unbind_contextvars("request_id", API_KEY_ID)
 
 
 @web.middleware
@@ -124,9 +126,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise ProblemError(
             401, "missing-api-key", "Send an API key in X-API-Key or Authorization: Bearer", headers=challenge
         )
-    scopes = auth.scopes_of(key, settings.api_keys)
-    if scopes is None:
+    entry = auth.entry_of(key, settings.api_keys)
+    if entry is None:
         raise ProblemError(401, "invalid-api-key", "The API key is not valid", headers=challenge)
-    if scope not in scopes:
+    # Every later log line of the request, and every record it writes, says which client asked.
+    request[API_KEY_ID] = entry.key_id
+    structlog.contextvars.bind_contextvars(api_key_id=entry.key_id)
+    if scope not in entry.scopes:
         raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {scope} scope")
     return await handler(request)

@@ -3,7 +3,10 @@
 One long-lived aioboto3 DynamoDB client serves every call of a process. Writes that touch both tables are
 transactions, so a customer never exists without the history record of the score that created it, and a
 score is never recorded without its history record. Concurrent writers are settled by conditions: a create
-refuses to overwrite an existing customer, and a score update carries the version it was computed from.
+refuses to overwrite an existing customer or to take an email or phone number another customer holds (the
+guard items of :mod:`creditscore.contacts`, in the same transaction), and a score update carries the
+version it was computed from. A write may also carry an idempotency record (:mod:`server.idempotency`),
+put only if no request with the same key wrote before, so a retried request never writes twice.
 
 Every call is timed into ``creditscore_dynamodb_request_duration_seconds``; failures (after the client's own
 retries) raise :class:`RepositoryError` and count in ``creditscore_dynamodb_errors_total``, while a
@@ -13,8 +16,12 @@ never carry a national ID, email or phone number.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import random
+import time
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import structlog
@@ -22,7 +29,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from creditscore.aws import EMAIL_INDEX, HISTORY_SORT_KEY, PHONE_INDEX, to_decimal
+from creditscore import contacts
+from creditscore.aws import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX, to_decimal
 from creditscore.logs import mask_pii, pseudonym
 from server.metrics import DYNAMODB_DURATION, DYNAMODB_ERRORS
 
@@ -32,12 +40,21 @@ Item = dict[str, Any]
 LookupField = Literal["national_id", "email", "phone_number"]
 
 _INDEXES: Final = {"email": EMAIL_INDEX, "phone_number": PHONE_INDEX}
-# Cancellation reasons that mean "another writer got there first", the answers the callers act on. A
-# TransactionConflict (a concurrent transaction on the same item) means the same as a failed condition.
+# Cancellation reasons that are other writers' doing: a failed condition (an answer the callers act on),
+# or a concurrent transaction on one of the items (TransactionConflict), which decides nothing.
 _REFUSALS: Final = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 # AWS keeps an UPDATING table (a GSI or setting being changed) available for reads and writes.
 _SERVING_STATUSES: Final = frozenset({"ACTIVE", "UPDATING"})
 _NEW_ITEM: Final = "attribute_not_exists(national_id)"
+# An idempotency record may be written when none is there or the one there has expired (DynamoDB's TTL
+# deletes expired items only eventually).
+_NO_LIVE_RECORD: Final = f"attribute_not_exists(national_id) OR {EXPIRES_AT} < :now"
+#: Sort key of the one item under an idempotency record's partition key.
+RECORD_SORT_KEY: Final = "#"
+# Attempts of a transaction that only met other transactions in flight on its items (TransactionConflict):
+# nothing was decided, so it is tried again after a short, jittered pause.
+_CONFLICT_ATTEMPTS: Final = 3
+_CONFLICT_PAUSE_SECONDS: Final = 0.02
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()
 _MALFORMED_CURSOR: Final = "the history cursor is malformed: pass the cursor of the previous page unchanged"
@@ -49,6 +66,24 @@ class RepositoryError(Exception):
 
 class CursorError(ValueError):
     """A history page cursor that this repository did not produce (malformed, or another customer's)."""
+
+
+class AmbiguousLookup(LookupError):
+    """More than one customer holds the email or phone number looked up (never raised by national ID)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a write landed nothing: the conditions other writers' data failed."""
+
+    #: A create met a customer with the national ID.
+    customer_exists: bool = False
+    #: A create met another customer holding these contacts.
+    contacts: tuple[contacts.ContactField, ...] = ()
+    #: A score's write met a newer score version, or no customer.
+    stale: bool = False
+    #: A request with the same idempotency key wrote first.
+    replayed: bool = False
 
 
 class _Refused(Exception):
@@ -85,43 +120,77 @@ class CustomerRepository:
         return None if item is None else _deserialize(item)
 
     async def find(self, field: LookupField, value: str) -> Item | None:
-        """The customer whose ``field`` is ``value``; when several share an email or phone number, the
-        one with the smallest national ID."""
+        """The customer whose ``field`` is ``value``, None when there is none.
+
+        :class:`AmbiguousLookup` when several customers hold the email or phone number: guards keep a new
+        clash from being written, but data loaded before them may hold one, and picking one of the holders
+        would answer for a person the caller may not mean.
+        """
         if field == "national_id":
             return await self.get(value)
+        found = None
         for national_id in sorted(await self._national_ids(field, value)):
             item = await self.get(national_id)
             # The index lags the table: a customer whose field changed since is no longer a match.
-            if item is not None and item.get(field) == value:
-                return item
-        return None
+            if item is None or item.get(field) != value:
+                continue
+            if found is not None:
+                raise AmbiguousLookup(f"more than one customer has this {field}")
+            found = item
+        return found
 
-    async def create(self, customer: Item, history: Item) -> Item | None:
-        """Write a new customer and the history record of their first score, both or neither.
+    async def idempotency_record(self, key: str) -> Item | None:
+        """The live record a request with idempotency record key ``key`` left, None when there is none."""
+        response = await self.call(
+            "GetItem",
+            TableName=self._history,
+            Key={**_key(key), HISTORY_SORT_KEY: {"S": RECORD_SORT_KEY}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None or int(item[EXPIRES_AT]["N"]) < time.time():
+            return None
+        return _deserialize(item)
 
-        None when written; the customer as stored when one with that national ID exists already (then
-        nothing is written).
+    async def create(self, customer: Item, history: Item, record: Item | None = None) -> Refused | None:
+        """Write a new customer, the guards of their email and phone number, the history record of their
+        first score and, when given, the request's idempotency record: all or nothing.
+
+        None when written; what refused it otherwise (then nothing is written).
         """
         national_id = customer["national_id"]
         _check_owner(history, national_id)
-        try:
-            await self.call(
-                "TransactWriteItems",
-                TransactItems=[_put_new(self._customers, customer), _put_new(self._history, history)],
-            )
-        except _Refused as refused:
-            existing = await self.get(national_id) if refused.codes[0] in _REFUSALS else None
-            if existing is None:
-                raise RepositoryError(f"TransactWriteItems cancelled a new customer: {refused}") from refused
-            return existing
-        return None
+        claims = [
+            contacts.claim(self._customers, field, customer[field], national_id)
+            for field in contacts.CONTACT_FIELDS
+        ]
+        entries = [
+            _put_new(self._customers, customer),
+            *claims,
+            _put_new(self._history, history),
+            *self._record_entry(record),
+        ]
+        failed = await self._transact(entries, "a new customer")
+        if failed is None:
+            return None
+        claimed = failed[1 : 1 + len(claims)]
+        taken = tuple(field for field, code in zip(contacts.CONTACT_FIELDS, claimed, strict=True) if code)
+        return Refused(customer_exists=bool(failed[0]), contacts=taken, replayed=_replayed(failed, record))
 
     async def record_score(
-        self, national_id: str, expected_version: int | None, last_score: Item, history: Item
-    ) -> bool:
-        """Store ``last_score`` and its history record if the customer's score version is still
-        ``expected_version`` (None: never scored by the service). False, with nothing written, when it is
-        not or the customer is gone: re-read and try again."""
+        self,
+        national_id: str,
+        expected_version: int | None,
+        last_score: Item,
+        history: Item,
+        record: Item | None = None,
+    ) -> Refused | None:
+        """Store ``last_score``, its history record and, when given, the request's idempotency record, if
+        the customer's score version is still ``expected_version`` (None: never scored by the service).
+
+        None when written; otherwise nothing is written and the answer says why: ``stale`` (the version
+        moved on, or the customer is gone: re-read and try again) or ``replayed``.
+        """
         _check_owner(history, national_id)
         values: dict[str, Any] = {":score": _SERIALIZER.serialize(last_score)}
         if expected_version is None:
@@ -138,16 +207,39 @@ class CustomerRepository:
             "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
         }
-        try:
-            await self.call(
-                "TransactWriteItems",
-                TransactItems=[{"Update": update}, _put_new(self._history, history)],
-            )
-        except _Refused as refused:
-            if refused.codes[0] in _REFUSALS:
-                return False
-            raise RepositoryError(f"TransactWriteItems cancelled a score's write: {refused}") from refused
-        return True
+        entries = [{"Update": update}, _put_new(self._history, history), *self._record_entry(record)]
+        failed = await self._transact(entries, "a score's write")
+        if failed is None:
+            return None
+        return Refused(stale=bool(failed[0]), replayed=_replayed(failed, record))
+
+    def _record_entry(self, record: Item | None) -> list[dict[str, Any]]:
+        if record is None:
+            return []
+        now = {":now": {"N": str(int(time.time()))}}
+        put = {"TableName": self._history, "Item": _serialize(record), "ConditionExpression": _NO_LIVE_RECORD}
+        return [{"Put": put | {"ExpressionAttributeValues": now}}]
+
+    async def _transact(self, entries: list[dict[str, Any]], what: str) -> list[bool] | None:
+        """Run a TransactWriteItems; None when it landed, else which entries' conditions failed.
+
+        A cancellation by concurrent transactions alone decided nothing and is tried again; after the last
+        attempt, and on any other cancellation reason, :class:`RepositoryError`.
+        """
+        attempt = 1
+        while True:
+            try:
+                await self.call("TransactWriteItems", TransactItems=entries)
+            except _Refused as refused:
+                failed = [code == "ConditionalCheckFailed" for code in refused.codes]
+                if any(failed):
+                    return failed
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise RepositoryError(f"TransactWriteItems kept conflicting for {what}") from refused
+            else:
+                return None
+            await asyncio.sleep(random.uniform(0, _CONFLICT_PAUSE_SECONDS * attempt))
+            attempt += 1
 
     async def history(
         self, national_id: str, limit: int, cursor: str | None = None
@@ -230,6 +322,11 @@ def _refusal_codes(error: ClientError) -> list[str] | None:
     if codes and set(codes) <= _REFUSALS | {"None"}:
         return codes
     return None
+
+
+def _replayed(failed: list[bool], record: Item | None) -> bool:
+    # The idempotency record, when there is one, is the transaction's last entry.
+    return record is not None and failed[-1]
 
 
 def _check_owner(history: Item, national_id: str) -> None:

@@ -17,9 +17,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from plugins.scores import band
-from server import metrics
+from server import idempotency, metrics
 from server.problems import ProblemError, invalid
-from server.repository import CursorError, Item, decimals
+from server.repository import AmbiguousLookup, CursorError, Item, LookupField, Refused, decimals
 from server.schemas import (
     ExistingCustomerConflict,
     ExistingCustomerRequest,
@@ -38,7 +38,7 @@ from server.schemas import (
     ScoreResponse,
     ServedModelInfo,
 )
-from server.scoring import Combined, MissingFeatures, application_row, matrix, reasons, stored_features
+from server.scoring import APPLICATION, Combined, MissingFeatures, application_row, matrix, reasons
 from server.service import Service, service
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,6 +46,10 @@ Body = TypeVar("Body", bound=BaseModel)
 
 #: ``scope`` of a route whose key requirement follows ``CREDITSCORE_METRICS_PUBLIC``.
 METRICS_SCOPE: Final = "metrics"
+#: Where :func:`server.middleware.authenticate` leaves the accepted key's id for the records written.
+API_KEY_ID: Final = "api_key_id"
+NEW_CUSTOMER_PATH: Final = "/api/v1/predict-new-customer"
+EXISTING_CUSTOMER_PATH: Final = "/api/v1/predict-existing-customer"
 # Read-score-write rounds an existing customer's score gets when other requests update it meanwhile.
 UPDATE_ATTEMPTS: Final = 3
 CUSTOMER_FIELDS: Final = ("full_name", "national_id", "email", "phone_number")
@@ -97,9 +101,9 @@ async def read_body(request: web.Request, kind: type[Body]) -> Body:
         raise invalid(error) from None
 
 
-def _count_score(svc: Service, segment: str, band_name: str, score: int) -> None:
+def _count_score(svc: Service, segment: str, basis: str, band_name: str, score: int) -> None:
     """A score given to a customer: in the metrics (this process) and the dashboard's counts (all)."""
-    metrics.SCORES.labels(segment=segment, band=band_name).inc()
+    metrics.SCORES.labels(segment=segment, band=band_name, basis=basis).inc()
     svc.stats.record(segment, band_name, score)
 
 
@@ -107,15 +111,35 @@ def _customer_info(item: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(item.get(name, "")) for name in CUSTOMER_FIELDS}
 
 
-def _conflict(existing: Item) -> ProblemError:
+def _not_created(refused: Refused, national_id: str) -> ProblemError:
+    """The 409 of a create that met another customer's data: what is taken, never whose it is."""
+    if refused.customer_exists:
+        return ProblemError(
+            409,
+            "customer-exists",
+            "A customer with this national_id already exists; score it as an existing customer",
+            existing_customer=ExistingCustomerConflict(national_id=national_id),
+        )
+    fields = " and ".join(refused.contacts)
     return ProblemError(
         409,
-        "customer-exists",
-        "A customer with this national_id already exists; score it as an existing customer",
-        existing_customer=ExistingCustomerConflict(
-            national_id=str(existing["national_id"]), full_name=str(existing.get("full_name", ""))
-        ),
+        "contact-in-use",
+        f"Another customer already holds this {fields}; an email or phone number belongs to one customer",
+        [FieldProblem(field=name, message="is held by another customer") for name in refused.contacts],
     )
+
+
+async def _answer_again(
+    request: web.Request, once: idempotency.Idempotency | None, refused: Refused
+) -> web.Response | None:
+    """The earlier answer when a request with the same idempotency key wrote first, else None."""
+    if not refused.replayed:
+        return None
+    return await idempotency.earlier_answer(service(request).repository, once)
+
+
+def _json_answer(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
 
 
 def _model_scores(combined: Combined) -> dict[str, dict[str, Any]]:
@@ -159,11 +183,12 @@ async def ready(request: web.Request) -> web.Response:
 async def predict_new_customer(request: web.Request) -> web.Response:
     form = await read_body(request, NewCustomerRequest)
     svc = service(request)
+    caller = request[API_KEY_ID]
+    once = idempotency.of(request, NEW_CUSTOMER_PATH, form, caller)
+    if (earlier := await idempotency.earlier_answer(svc.repository, once)) is not None:
+        return earlier
     served = svc.scoring.new_customer_model()
     request["models"] = {served.name: served.version}
-    existing = await svc.repository.get(form.national_id)
-    if existing is not None:
-        raise _conflict(existing)
     features = application_row(form)
     try:
         rows = matrix([features], served.features)
@@ -178,83 +203,133 @@ async def predict_new_customer(request: web.Request) -> web.Response:
     assert prediction.contributions is not None
     request_id, scored_at = request["request_id"], now_iso()
     model_scores = {served.name: {"score": score, "probability_of_default": pd, "version": served.version}}
-    summary = {"predicted_score": score, "predicted_group": grade, "models": model_scores}
+    summary = {
+        "predicted_score": score,
+        "predicted_group": grade,
+        "basis": APPLICATION,
+        "models": model_scores,
+        "api_key_id": caller,
+    }
     customer = decimals(
         {
             **form.model_dump(include=set(CUSTOMER_FIELDS)),
             "application": features,
             "created_at": scored_at,
+            "created_by": caller,
             "source": "api",
             "score_version": 1,
             "last_score": {"scored_at": scored_at, "request_id": request_id, "segment": "new", **summary},
         }
     )
-    history = _history_item(form.national_id, request_id, scored_at, "new", summary)
-    existing = await svc.repository.create(customer, history)
-    if existing is not None:
-        raise _conflict(existing)
-    _count_score(svc, "new", grade, score)
-    response = NewCustomerResponse(
-        predicted_score=score,
-        predicted_group=grade,
-        probability_of_default=pd,
-        customer_info=_customer_info(customer),  # type: ignore[arg-type]
-        model={"name": served.name, "version": served.version},  # type: ignore[arg-type]
-        reasons=reasons(prediction.contributions[0], served.features),  # type: ignore[arg-type]
-        request_id=request_id,
-        timestamp=scored_at,
+    answer = (
+        NewCustomerResponse(
+            predicted_score=score,
+            predicted_group=grade,
+            probability_of_default=pd,
+            customer_info=_customer_info(customer),  # type: ignore[arg-type]
+            model={"name": served.name, "version": served.version},  # type: ignore[arg-type]
+            reasons=reasons(prediction.contributions[0], served.features),  # type: ignore[arg-type]
+            request_id=request_id,
+            timestamp=scored_at,
+        )
+        .model_dump_json()
+        .encode()
     )
-    return json_response(response)
+    history = _history_item(form.national_id, request_id, scored_at, "new", summary)
+    record = once.record(answer, caller) if once else None
+    refused = await svc.repository.create(customer, history, record)
+    if refused is not None:
+        if (earlier := await _answer_again(request, once, refused)) is not None:
+            return earlier
+        raise _not_created(refused, form.national_id)
+    _count_score(svc, "new", APPLICATION, grade, score)
+    return _json_answer(answer)
+
+
+async def _find(svc: Service, lookup: LookupField, value: str) -> Item:
+    try:
+        customer = await svc.repository.find(lookup, value)
+    except AmbiguousLookup:
+        raise ProblemError(
+            409,
+            "ambiguous-lookup",
+            f"More than one customer has this {lookup}; look the customer up by national_id",
+        ) from None
+    if customer is None:
+        raise ProblemError(404, "customer-not-found", f"No customer has this {lookup}")
+    return customer
 
 
 async def predict_existing_customer(request: web.Request) -> web.Response:
-    lookup, value = (await read_body(request, ExistingCustomerRequest)).lookup
+    body = await read_body(request, ExistingCustomerRequest)
+    lookup, value = body.lookup
     svc = service(request)
-    customer = await svc.repository.find(lookup, value)
+    caller = request[API_KEY_ID]
+    once = idempotency.of(request, EXISTING_CUSTOMER_PATH, body, caller)
+    if (earlier := await idempotency.earlier_answer(svc.repository, once)) is not None:
+        return earlier
+    customer = await _find(svc, lookup, value)
     for _ in range(UPDATE_ATTEMPTS):
-        if customer is None:
-            raise ProblemError(404, "customer-not-found", f"No customer has this {lookup}")
-        [combined] = await svc.scoring.combined([stored_features(customer)])
+        combined = await svc.scoring.stored_customer(customer)
         request["models"] = {name: r.version for name, r in combined.results.items()}
         request_id, scored_at = request["request_id"], now_iso()
         summary = {
             "predicted_score": combined.score,
             "predicted_group": combined.band,
+            "basis": combined.basis,
             "models": _model_scores(combined),
             "missing_models": sorted(combined.missing),
+            "missing_reasons": combined.missing,
+            "api_key_id": caller,
         }
         national_id = str(customer["national_id"])
+        answer = _existing_answer(customer, combined, request_id, scored_at)
         last_score = {"scored_at": scored_at, "request_id": request_id, "segment": "existing", **summary}
         version = customer.get("score_version")
-        written = await svc.repository.record_score(
+        refused = await svc.repository.record_score(
             national_id,
             None if version is None else int(version),
             decimals(last_score),
             _history_item(national_id, request_id, scored_at, "existing", summary),
+            once.record(answer, caller) if once else None,
         )
-        if written:
+        if refused is None:
             break
-        customer = await svc.repository.get(national_id)
+        if (earlier := await _answer_again(request, once, refused)) is not None:
+            return earlier
+        found = await svc.repository.get(national_id)
+        if found is None:
+            raise ProblemError(404, "customer-not-found", f"No customer has this {lookup}")
+        customer = found
     else:
         raise ProblemError(
             409, "concurrent-update", "Other requests kept updating this customer meanwhile; try again"
         )
-    _count_score(svc, "existing", combined.band, combined.score)
-    response = ExistingCustomerResponse(
-        predicted_score=combined.score,
-        predicted_group=combined.band,
-        model_scores=summary["models"],  # type: ignore[arg-type]
-        aggregation={  # type: ignore[arg-type]
-            "method": "weighted_mean",
-            "weights": combined.weights,
-            "missing_models": sorted(combined.missing),
-        },
-        degraded=bool(combined.missing),
-        customer_info=_customer_info(customer),  # type: ignore[arg-type]
-        request_id=request_id,
-        timestamp=scored_at,
+    _count_score(svc, "existing", combined.basis, combined.band, combined.score)
+    return _json_answer(answer)
+
+
+def _existing_answer(customer: Item, combined: Combined, request_id: str, scored_at: str) -> bytes:
+    return (
+        ExistingCustomerResponse(
+            predicted_score=combined.score,
+            predicted_group=combined.band,
+            basis=combined.basis,  # type: ignore[arg-type]
+            model_scores=_model_scores(combined),  # type: ignore[arg-type]
+            aggregation={  # type: ignore[arg-type]
+                "method": "weighted_mean",
+                "weights": combined.weights,
+                "missing_models": sorted(combined.missing),
+                "missing_reasons": combined.missing,
+            },
+            degraded=bool(combined.missing),
+            customer_info=_customer_info(customer),  # type: ignore[arg-type]
+            request_id=request_id,
+            timestamp=scored_at,
+        )
+        .model_dump_json()
+        .encode()
     )
-    return json_response(response)
 
 
 def _row_problems(

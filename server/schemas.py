@@ -174,24 +174,36 @@ class ModelScore(_Response):
 
 class Aggregation(_Response):
     method: Literal["weighted_mean"]
-    weights: dict[str, float]
-    missing_models: list[str] = Field(description="Configured models that could not score (degraded mode)")
+    weights: dict[str, float] = Field(description="The weight of each model that scored")
+    missing_models: list[str] = Field(description="Configured existing-customer models that did not score")
+    missing_reasons: dict[str, str] = Field(
+        description="Why each missing model did not score: the customer lacks its data (permanent), or, "
+        "when degraded answers are allowed, it is not loaded or its inference failed"
+    )
+
+
+Basis = Literal["application", "existing-models", "application-only"]
 
 
 class ExistingCustomerResponse(_Response):
     predicted_score: int = Field(ge=300, le=850)
     predicted_group: str
+    basis: Literal["existing-models", "application-only"] = Field(
+        description="existing-models: the existing-customer models that have the customer's data scored; "
+        "application-only: none has, and the new-customer model scored the stored application"
+    )
     model_scores: dict[str, ModelScore]
     aggregation: Aggregation
-    degraded: bool
+    degraded: bool = Field(description="Some configured existing-customer model did not score")
     customer_info: CustomerInfo
     request_id: str
     timestamp: str
 
 
 class ExistingCustomerConflict(_Response):
+    """The national ID the caller sent, which a customer holds; nothing else of that customer's."""
+
     national_id: str
-    full_name: str
 
 
 class ScoreResult(_Response):
@@ -213,8 +225,11 @@ class HistoryEntry(_Response):
     segment: str
     predicted_score: int
     predicted_group: str
+    basis: Basis | None = Field(default=None, description="What the score was computed from")
     models: dict[str, ModelScore]
     missing_models: list[str] = []
+    missing_reasons: dict[str, str] = {}
+    api_key_id: str | None = Field(default=None, description="The id of the API key that asked for it")
 
 
 class HistoryResponse(_Response):

@@ -4,6 +4,19 @@ Application features come from :func:`etl.features.application_features`, the ve
 ran, so a form scored here gets the features its training rows got. Existing customers are scored from
 their stored item: the feature-group maps hold every feature by name, and each model takes the ones its
 manifest lists, in that order.
+
+Every stored customer can be scored as existing (:meth:`Scoring.stored_customer`):
+
+- the existing-customer models whose features the item holds score it, combined by their weights
+  (basis ``existing-models``); a model whose features the item lacks (a customer created through the API
+  holds only the ``application`` group until the bank's batch load brings the others) is left out and
+  named with why: that is permanent, not a failure;
+- when none of them can, the new-customer model scores the stored application (basis
+  ``application-only``);
+- when nothing can score what is stored, 409 ``customer-not-scorable``: retrying will not help.
+
+503 means "transient, retry": a configured model that is not loaded (yet) or whose inference failed, unless
+``CREDITSCORE_ALLOW_DEGRADED`` lets the others answer without it.
 """
 
 from __future__ import annotations
@@ -25,7 +38,14 @@ from server.schemas import NewCustomerRequest
 
 #: Reason codes given with a new applicant's score.
 TOP_REASONS: Final = 3
+#: What a score was computed from: a new applicant's form, a stored customer's existing-customer models,
+#: or (when none of those has its features) a stored customer's application.
+APPLICATION: Final = "application"
+EXISTING_MODELS: Final = "existing-models"
+APPLICATION_ONLY: Final = "application-only"
+NOT_LOADED: Final = "not loaded"
 _MEANINGS: Final = {feature.name: feature.meaning for feature in FEATURES}
+_GROUP_OF: Final = {feature.name: feature.group for feature in FEATURES}
 # The seed's form field for each application flag.
 FORM_FLAGS: Final = {
     "has_dependents": "cat_dependents",
@@ -55,8 +75,9 @@ class Combined:
     band: str
     results: dict[str, ModelResult]
     weights: dict[str, float]
-    #: Configured models that could not score, with why.
+    #: Configured existing-customer models that did not score, with why.
     missing: dict[str, str]
+    basis: str = EXISTING_MODELS
 
 
 def application_row(form: NewCustomerRequest) -> dict[str, float]:
@@ -126,34 +147,67 @@ class Scoring:
         return {name for model in self.weights if (s := self.registry.get(model)) for name in s.features}
 
     async def combined(self, rows: Sequence[Mapping[str, float]]) -> list[Combined]:
-        """Each row scored by every existing-customer model that can, concurrently, then combined.
+        """Rows holding every feature of the existing-customer models, each scored by all of them.
 
-        A model that is not loaded, lacks a feature or fails is missing: 503 naming it, unless degraded
-        answers are allowed (and at least one model scored), when the answer lists it instead.
+        A model that is not loaded or fails is missing: 503 naming it, unless degraded answers are allowed
+        (and at least one model scored), when the answer lists it instead.
         """
-        missing: dict[str, str] = {}
-        calls = {}
+        models, missing = self._loaded()
+        self._refuse_transient(missing)
+        return await self._combine(rows, models, missing)
+
+    async def stored_customer(self, item: Mapping[str, Any]) -> Combined:
+        """One stored customer scored by the policy of the module doc."""
+        row = stored_features(item)
+        loaded, missing = self._loaded()
+        self._refuse_transient(missing)
+        models = {}
+        for name, served in loaded.items():
+            lacking = [feature for feature in served.features if feature not in row]
+            if lacking:
+                missing[name] = f"the customer has no {_groups(lacking)} data"
+            else:
+                models[name] = served
+        if models:
+            [combined] = await self._combine([row], models, missing)
+            return combined
+        return await self._application_only(row, missing)
+
+    def _loaded(self) -> tuple[dict[str, ServedModel], dict[str, str]]:
+        loaded, missing = {}, {}
         for name in self.weights:
             served = self.registry.get(name)
             if served is None:
-                missing[name] = "not loaded"
-                continue
-            try:
-                calls[name] = (served, matrix(rows, served.features))
-            except MissingFeatures as error:
-                missing[name] = f"missing features: {error}"
+                missing[name] = NOT_LOADED
+            else:
+                loaded[name] = served
+        return loaded, missing
+
+    def _refuse_transient(self, missing: Mapping[str, str]) -> None:
+        if missing and not self.allow_degraded:
+            raise _unavailable(missing)
+
+    async def _combine(
+        self,
+        rows: Sequence[Mapping[str, float]],
+        models: Mapping[str, ServedModel],
+        missing: dict[str, str],
+    ) -> list[Combined]:
+        """``rows`` scored by each of ``models`` concurrently, then combined by weight."""
+        calls = {name: (served, matrix(rows, served.features)) for name, served in models.items()}
         outcomes = await asyncio.gather(
             *(served.batcher.predict(data) for served, data in calls.values()), return_exceptions=True
         )
         pds = {}
+        failed = {}
         for (name, (served, _)), outcome in zip(calls.items(), outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                missing[name] = f"inference failed: {type(outcome).__name__}"
+                failed[name] = f"inference failed: {type(outcome).__name__}"
             else:
                 pds[name] = (served.version, outcome.pd)
-        if missing and (not self.allow_degraded or not pds):
-            detail = "; ".join(f"{name}: {why}" for name, why in missing.items())
-            raise ProblemError(503, "model-unavailable", f"Existing-customer models cannot score: {detail}")
+        if failed and (not self.allow_degraded or not pds):
+            raise _unavailable(failed)
+        missing |= failed
         combined = []
         for row in range(len(rows)):
             results = {
@@ -164,3 +218,43 @@ class Scoring:
             weights = {name: self.weights[name] for name in results}
             combined.append(Combined(score, band(score), results, weights, dict(missing)))
         return combined
+
+    async def _application_only(self, row: Mapping[str, float], missing: dict[str, str]) -> Combined:
+        served = self.new_customer_model()
+        lacking = [feature for feature in served.features if feature not in row]
+        if lacking:
+            reasons = "; ".join(f"{name}: {why}" for name, why in missing.items())
+            raise ProblemError(
+                409,
+                "customer-not-scorable",
+                f"No model can score this customer from the data stored for them ({reasons}; "
+                f"{served.name}: the customer has no {_groups(lacking)} data)",
+            )
+        try:
+            prediction = await served.batcher.predict(matrix([row], served.features))
+        except Exception as error:
+            raise ProblemError(
+                503,
+                "model-unavailable",
+                f"{served.name} cannot score: inference failed: {type(error).__name__}",
+            ) from error
+        pd = float(prediction.pd[0])
+        result = ModelResult(served.name, served.version, pd, self.scaling.score(pd))
+        return Combined(
+            result.score,
+            band(result.score),
+            {served.name: result},
+            {served.name: 1.0},
+            missing,
+            APPLICATION_ONLY,
+        )
+
+
+def _unavailable(missing: Mapping[str, str]) -> ProblemError:
+    detail = "; ".join(f"{name}: {why}" for name, why in missing.items())
+    return ProblemError(503, "model-unavailable", f"Existing-customer models cannot score: {detail}")
+
+
+def _groups(features: Sequence[str]) -> str:
+    """The feature groups ``features`` belong to, for a reason a person reads."""
+    return ", ".join(dict.fromkeys(_GROUP_OF.get(feature, feature) for feature in features))

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 from creditscore import aws
 from creditscore.config import ApiKey, Settings, load_settings
 from creditscore.local_aws import LocalAws, free_port
+from creditscore.logs import configure_logging
 from etl.spark import local_session
 from server.app import create_app
 from server.auth import hash_key
@@ -93,7 +94,7 @@ def with_keys(settings: Settings, **changes: Any) -> Settings:
         ApiKey(hash_key(SCORE_KEY), frozenset({"score"})),
         ApiKey(hash_key(ADMIN_KEY), frozenset({"admin"})),
     )
-    return replace(settings, api_keys=keys, **changes)
+    return replace(settings, **({"api_keys": keys} | changes))
 
 
 @pytest.fixture
@@ -107,3 +108,11 @@ def make_client(aiohttp_client: Callable[..., Any], service_settings: Settings) 
         return client
 
     return make
+
+
+@pytest.fixture
+def json_logs(service_settings: Settings) -> Iterator[None]:
+    """Logs rendered as JSON lines (as in production) for the test, readable with capsys."""
+    configure_logging(replace(service_settings, log_format="json"))
+    yield
+    configure_logging(service_settings)

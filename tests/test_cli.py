@@ -7,7 +7,7 @@ import pytest
 from creditscore.cli import DEMO_DIRTY_SHARE, DEMO_MONTHS, _reusable_data, main
 from creditscore.config import load_settings
 from etl.synthetic import generate
-from server.auth import scopes_of
+from server.auth import entry_of
 
 
 @pytest.mark.parametrize(
@@ -44,6 +44,7 @@ from server.auth import scopes_of
         (["serve", "--workers", "0"], "--workers: must be from 1 to 256, got 0"),
         (["apikey", "new"], "the following arguments are required: --scope"),
         (["apikey", "new", "--scope", "root"], "invalid choice: 'root'"),
+        (["apikey", "new", "--scope", "score", "--name", "Mobile App"], "expected up to 32 lowercase"),
     ],
 )
 def test_bad_command_line_input_exits_2_naming_the_problem(
@@ -85,5 +86,16 @@ def test_apikey_new_prints_a_key_and_the_entry_that_accepts_it(capsys: pytest.Ca
     assert key.startswith("cs_")
     assert key not in entry
     keys = load_settings({"CREDITSCORE_API_KEYS": entry}).api_keys
-    assert scopes_of(key, keys) == frozenset({"score", "admin"})
-    assert scopes_of(key + "x", keys) is None
+    found = entry_of(key, keys)
+    assert found is not None
+    assert found.scopes == frozenset({"score", "admin"})
+    assert found.key_id == found.sha256[:12]
+    assert entry_of(key + "x", keys) is None
+
+
+def test_apikey_new_names_the_client_that_holds_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["apikey", "new", "--scope", "score", "--name", "mobile-app"]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    [entry] = load_settings({"CREDITSCORE_API_KEYS": lines[3]}).api_keys
+    assert entry_of(lines[1], [entry]) == entry
+    assert entry.key_id == "mobile-app"

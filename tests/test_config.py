@@ -77,16 +77,19 @@ def test_api_keys_and_model_weights_parse_and_a_bad_key_entry_is_not_echoed() ->
     digest = "ab" * 32
     settings = load_settings(
         {
-            "CREDITSCORE_API_KEYS": f"{digest}:score+admin, {'cd' * 32}:score",
+            "CREDITSCORE_API_KEYS": f"{digest}:score+admin, {'cd' * 32}:score:branch-app",
             "CREDITSCORE_EXISTING_CUSTOMER_MODELS": "pytorch-traditional:2,extratrees-social:1",
         }
     )
     assert settings.api_keys == (
         ApiKey(digest, frozenset({"score", "admin"})),
-        ApiKey("cd" * 32, frozenset({"score"})),
+        ApiKey("cd" * 32, frozenset({"score"}), "branch-app"),
     )
+    assert [key.key_id for key in settings.api_keys] == [digest[:12], "branch-app"]
     assert settings.existing_customer_models == (("pytorch-traditional", 2.0), ("extratrees-social", 1.0))
     assert settings.models == ("xgboost-new-customer", "pytorch-traditional", "extratrees-social")
-    with pytest.raises(ConfigError, match="sha256hex:scope") as caught:
-        load_settings({"CREDITSCORE_API_KEYS": f"{digest}:superuser"})
-    assert digest not in str(caught.value)
+    twice = f"{digest}:score:a,{'cd' * 32}:admin:a"
+    for entries in (f"{digest}:superuser", f"{digest}:score:Bad Name", twice):
+        with pytest.raises(ConfigError, match="sha256hex:scope") as caught:
+            load_settings({"CREDITSCORE_API_KEYS": entries})
+        assert digest not in str(caught.value)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT
 from creditscore.config import Settings
-from creditscore.logs import configure_logging
+from creditscore.contacts import is_customer_key
 from etl.features import GROUPS, names
 from plugins.manager import scorer
 from plugins.scores import band
 from server.app import create_app
 from server.repository import decimals
-from server.score_stats import is_stats_key
 from server.service import SERVICE
 from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
 from tests.factories import SMALL_PARAMS, customers
@@ -46,6 +44,15 @@ def applicant(**changes: Any) -> dict[str, Any]:
     return {**DEMO_APPLICANT, **changes}
 
 
+def contacts_of(national_id: str) -> dict[str, str]:
+    """A national ID with an email and a phone number of its own (a 9-digit ID)."""
+    return {
+        "national_id": national_id,
+        "email": f"c{national_id}@example.com",
+        "phone_number": f"0{national_id}",
+    }
+
+
 @pytest.fixture
 async def client(make_client: Callable[..., Any]) -> TestClient[Any, Any]:
     result: TestClient[Any, Any] = await make_client()
@@ -56,29 +63,31 @@ def table_items(settings: Settings, table: str) -> list[dict[str, Any]]:
     dynamodb = aws.client("dynamodb", settings)
     deserializer = TypeDeserializer()
     items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
-    # The dashboard's counts share the history table (server.score_stats); these tests look at customers'.
+    # Contact guards, idempotency records and the dashboard's counts share the tables under reserved keys;
+    # these tests look at customers' items.
     return [
         {key: deserializer.deserialize(value) for key, value in item.items()}
         for item in items
-        if not is_stats_key(item["national_id"]["S"])
+        if is_customer_key(item["national_id"]["S"])
     ]
 
 
-def store_customer(settings: Settings, **identity: str) -> None:
-    """A customer as ``load-customers`` writes it: identity plus one map of features per group."""
+def store_customer(settings: Settings, **changes: Any) -> None:
+    """A customer as ``load-customers`` writes it: identity plus one map of features per group, put
+    directly (no contact guards); ``changes`` replace attributes, None leaves one out."""
     row = customers(1, seed=3).iloc[0]
     item = {
         **STORED,
         "full_name": "Tran Thi Binh",
-        **identity,
         **{group: {name: float(row[name]) for name in names(group)} for group in GROUPS},
         "features_as_of": "2026-09-30",
         "snapshot": "2026-10-01",
+        **changes,
     }
     serializer = TypeSerializer()
     aws.client("dynamodb", settings).put_item(
         TableName=settings.customers_table,
-        Item={key: serializer.serialize(value) for key, value in decimals(item).items()},
+        Item={key: serializer.serialize(value) for key, value in decimals(item).items() if value is not None},
     )
 
 
@@ -174,7 +183,9 @@ async def test_the_same_new_customer_again_is_409_and_writes_nothing(
     body = await again.json()
     assert again.status == 409
     assert again.content_type == "application/problem+json"
-    assert body["existing_customer"] == {"national_id": "001234567890", "full_name": "Nguyen Van An"}
+    # The ID exists, nothing more: not the other person's name (the caller may not be entitled to it).
+    assert body["existing_customer"] == {"national_id": "001234567890"}
+    assert "Nguyen" not in json.dumps(body)
     assert len(table_items(service_settings, service_settings.score_history_table)) == 1
     [customer] = table_items(service_settings, service_settings.customers_table)
     assert customer["full_name"] == "Nguyen Van An"
@@ -186,7 +197,7 @@ async def test_200_concurrent_new_customers_are_all_stored_once(
     ids = [f"{900_000_000 + n}" for n in range(200)]
     answers = await asyncio.gather(
         *(
-            client.post(NEW, json=applicant(national_id=i, income=1e6 * (n + 1)), headers=HEADERS)
+            client.post(NEW, json=applicant(**contacts_of(i), income=1e6 * (n + 1)), headers=HEADERS)
             for n, i in enumerate(ids)
         )
     )
@@ -457,7 +468,7 @@ async def test_an_unexpected_error_is_500_with_the_request_id_and_no_details(
     async def broken(*_: Any) -> None:
         raise RuntimeError("secret internals 001234567890")
 
-    monkeypatch.setattr(service.repository, "get", broken)
+    monkeypatch.setattr(service.repository, "create", broken)
     response = await client.post(NEW, json=applicant(), headers={**HEADERS, "X-Request-ID": "boom-1"})
     body = await response.json()
     assert response.status == 500
@@ -539,13 +550,6 @@ async def test_every_route_is_in_a_valid_openapi_document(client: TestClient[Any
     assert registered <= documented, registered - documented
     schemas = spec["components"]["schemas"]
     assert set(schemas["NewCustomerRequest"]["properties"]) >= {"full_name", "national_id", "cat_mortgage"}
-
-
-@pytest.fixture
-def json_logs(service_settings: Settings) -> Iterator[None]:
-    configure_logging(replace(service_settings, log_format="json"))
-    yield
-    configure_logging(service_settings)
 
 
 async def test_logs_carry_request_ids_and_no_raw_personal_data(

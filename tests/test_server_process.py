@@ -209,7 +209,7 @@ def test_the_smoke_checks_pass_on_a_served_service_and_fail_on_a_wrong_key(
     store_customer(service_settings)
     assert run_smoke(served.base, KEY, service_settings) == 0
     passed = capsys.readouterr().out
-    assert passed.count("  ok  ") == 10 and "FAIL" not in passed
+    assert passed.count("  ok  ") == 12 and "FAIL" not in passed
 
     assert run_smoke(served.base, "cs_not-a-key", service_settings) == 1
     failed = capsys.readouterr().out

@@ -14,11 +14,20 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
-from creditscore import aws
+from creditscore import aws, contacts
 from creditscore.config import Settings
 from creditscore.local_aws import free_port
 from server import metrics
-from server.repository import CursorError, CustomerRepository, Item, RepositoryError, decimals
+from server.repository import (
+    RECORD_SORT_KEY,
+    AmbiguousLookup,
+    CursorError,
+    CustomerRepository,
+    Item,
+    Refused,
+    RepositoryError,
+    decimals,
+)
 
 NATIONAL_ID = "079201000123"
 OTHER_ID = "079201000456"
@@ -136,18 +145,21 @@ async def test_find_answers_none_for_an_unknown_customer(
     assert await repository.find(field, value) is None
 
 
-async def test_a_shared_email_or_phone_finds_the_smallest_national_id(
+async def test_a_shared_email_or_phone_is_an_ambiguous_lookup(
     repository: CustomerRepository, dynamodb: Any, settings: Settings
 ) -> None:
+    # Items put directly, as data loaded before the contact guards existed could be.
     for national_id in ("300000003", "100000001", "200000002"):
         _put(dynamodb, settings.customers_table, _loaded(national_id))
 
-    for _ in range(3):
-        assert (await repository.find("email", "lan@example.com") or {})["national_id"] == "100000001"
-        assert (await repository.find("phone_number", "+84901234567") or {})["national_id"] == "100000001"
+    with pytest.raises(AmbiguousLookup, match="more than one customer has this email") as caught:
+        await repository.find("email", "lan@example.com")
+    assert "100000001" not in str(caught.value)
+    with pytest.raises(AmbiguousLookup):
+        await repository.find("phone_number", "+84901234567")
 
 
-async def test_create_writes_the_customer_and_the_history_record(
+async def test_create_writes_the_customer_its_contact_guards_and_the_history_record(
     repository: CustomerRepository, dynamodb: Any, settings: Settings
 ) -> None:
     customer, record = _new(NATIONAL_ID), _record(NATIONAL_ID, 0)
@@ -156,18 +168,54 @@ async def test_create_writes_the_customer_and_the_history_record(
 
     assert await repository.get(NATIONAL_ID) == customer
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == [record]
+    for field in contacts.CONTACT_FIELDS:
+        [guard] = _stored(dynamodb, settings.customers_table, contacts.guard_key(field, customer[field]))
+        assert guard[contacts.OWNER] == NATIONAL_ID
+        assert customer[field] not in str(guard)
 
 
-async def test_create_of_an_existing_customer_writes_nothing_and_returns_the_stored_one(
+async def test_create_of_an_existing_customer_writes_nothing(
     repository: CustomerRepository, dynamodb: Any, settings: Settings
 ) -> None:
     existing = _loaded(NATIONAL_ID)
     _put(dynamodb, settings.customers_table, existing)
 
-    assert await repository.create(_new(NATIONAL_ID), _record(NATIONAL_ID, 0)) == existing
+    refused = await repository.create(_new(NATIONAL_ID), _record(NATIONAL_ID, 0))
 
+    assert refused == Refused(customer_exists=True)
     assert await repository.get(NATIONAL_ID) == existing
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
+    assert _stored(dynamodb, settings.customers_table, contacts.guard_key("email", "nam@example.com")) == []
+
+
+@pytest.mark.parametrize(
+    ("email", "phone", "taken"),
+    [
+        ("NAM@example.com", "0900000000", ("email",)),
+        ("other@example.com", "0907654321", ("phone_number",)),
+        ("Nam@Example.com", "0907654321", ("email", "phone_number")),
+    ],
+)
+async def test_create_with_a_contact_another_customer_holds_writes_nothing(
+    repository: CustomerRepository,
+    dynamodb: Any,
+    settings: Settings,
+    email: str,
+    phone: str,
+    taken: tuple[str, ...],
+) -> None:
+    assert await repository.create(_new(OTHER_ID), _record(OTHER_ID, 0)) is None
+    planted = _new(NATIONAL_ID) | {"email": email, "phone_number": phone}
+
+    assert await repository.create(planted, _record(NATIONAL_ID, 0)) == Refused(contacts=taken)  # type: ignore[arg-type]
+
+    assert await repository.get(NATIONAL_ID) is None
+    assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
+    for field in contacts.CONTACT_FIELDS:
+        [guard] = _stored(
+            dynamodb, settings.customers_table, contacts.guard_key(field, _new(OTHER_ID)[field])
+        )
+        assert guard[contacts.OWNER] == OTHER_ID
 
 
 async def test_concurrent_creates_of_one_customer_write_it_once(
@@ -178,10 +226,37 @@ async def test_concurrent_creates_of_one_customer_write_it_once(
 
     winners = [n for n, result in enumerate(results) if result is None]
     assert len(winners) == 1
+    assert all(result and result.customer_exists for result in results if result is not None)
     stored = attempts[winners[0]][0]
-    assert all(result == stored for result in results if result is not None)
     assert _stored(dynamodb, settings.customers_table, NATIONAL_ID) == [stored]
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == [attempts[winners[0]][1]]
+
+
+async def test_a_write_with_an_idempotency_record_lands_once(
+    repository: CustomerRepository, dynamodb: Any, settings: Settings
+) -> None:
+    key = "#idempotency#test"
+    record = {
+        "national_id": key,
+        aws.HISTORY_SORT_KEY: RECORD_SORT_KEY,
+        "answer": "{}",
+        aws.EXPIRES_AT: 2**40,
+    }
+    _put(dynamodb, settings.customers_table, _loaded(NATIONAL_ID))
+
+    assert (
+        await repository.record_score(NATIONAL_ID, None, {"score": 640}, _record(NATIONAL_ID, 1), record)
+        is None
+    )
+    again = await repository.record_score(NATIONAL_ID, 1, {"score": 650}, _record(NATIONAL_ID, 2), record)
+
+    assert again == Refused(replayed=True)
+    assert await repository.idempotency_record(key) == record
+    assert len(_stored(dynamodb, settings.score_history_table, NATIONAL_ID)) == 1
+    assert (await repository.get(NATIONAL_ID) or {})["score_version"] == 1
+    expired = record | {"national_id": "#idempotency#old", aws.EXPIRES_AT: 1}
+    _put(dynamodb, settings.score_history_table, expired)
+    assert await repository.idempotency_record("#idempotency#old") is None
 
 
 async def test_record_score_with_the_current_version_bumps_it(
@@ -190,8 +265,8 @@ async def test_record_score_with_the_current_version_bumps_it(
     _put(dynamodb, settings.customers_table, _loaded(NATIONAL_ID))
     first, second = {"score": 640, "band": "Fair"}, {"score": 655, "band": "Fair"}
 
-    assert await repository.record_score(NATIONAL_ID, None, first, _record(NATIONAL_ID, 1))
-    assert await repository.record_score(NATIONAL_ID, 1, second, _record(NATIONAL_ID, 2))
+    assert await repository.record_score(NATIONAL_ID, None, first, _record(NATIONAL_ID, 1)) is None
+    assert await repository.record_score(NATIONAL_ID, 1, second, _record(NATIONAL_ID, 2)) is None
 
     stored = await repository.get(NATIONAL_ID) or {}
     assert (stored["score_version"], stored["last_score"]) == (2, second)
@@ -206,7 +281,8 @@ async def test_record_score_with_a_stale_version_writes_nothing(
     customer = _new(NATIONAL_ID) | {"score_version": 2}
     _put(dynamodb, settings.customers_table, customer)
 
-    assert not await repository.record_score(NATIONAL_ID, stale, {"score": 300}, _record(NATIONAL_ID, 1))
+    refused = await repository.record_score(NATIONAL_ID, stale, {"score": 300}, _record(NATIONAL_ID, 1))
+    assert refused == Refused(stale=True)
 
     assert await repository.get(NATIONAL_ID) == customer
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
@@ -215,7 +291,8 @@ async def test_record_score_with_a_stale_version_writes_nothing(
 async def test_record_score_of_an_absent_customer_writes_nothing(
     repository: CustomerRepository, dynamodb: Any, settings: Settings
 ) -> None:
-    assert not await repository.record_score(NATIONAL_ID, None, {"score": 700}, _record(NATIONAL_ID, 1))
+    refused = await repository.record_score(NATIONAL_ID, None, {"score": 700}, _record(NATIONAL_ID, 1))
+    assert refused == Refused(stale=True)
 
     assert await repository.get(NATIONAL_ID) is None
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
@@ -309,7 +386,7 @@ async def test_every_call_is_timed_by_operation(repository: CustomerRepository) 
 async def test_a_refused_write_is_not_counted_as_an_error(repository: CustomerRepository) -> None:
     errors_before = _count("TransactWriteItems", "creditscore_dynamodb_errors")
 
-    assert not await repository.record_score(NATIONAL_ID, None, {"score": 700}, _record(NATIONAL_ID, 1))
+    assert await repository.record_score(NATIONAL_ID, None, {"score": 700}, _record(NATIONAL_ID, 1))
 
     assert _count("TransactWriteItems", "creditscore_dynamodb_errors") == errors_before
 

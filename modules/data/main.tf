@@ -434,6 +434,12 @@ resource "aws_dynamodb_table" "score_history" {
     type = "S"
   }
 
+  # Only the service's idempotency records carry expires_at (kept 24 hours); score records never expire.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   point_in_time_recovery {
     enabled = true
   }

@@ -190,6 +190,11 @@ run "defaults" {
   }
 
   assert {
+    condition     = aws_dynamodb_table.score_history.ttl[0].enabled && aws_dynamodb_table.score_history.ttl[0].attribute_name == "expires_at"
+    error_message = "The score-history table must expire the service's idempotency records on expires_at (creditscore/aws.py EXPIRES_AT)."
+  }
+
+  assert {
     condition     = aws_dynamodb_table.customers.server_side_encryption[0].enabled && aws_dynamodb_table.score_history.server_side_encryption[0].enabled
     error_message = "Both tables must be encrypted with the KMS key."
   }
