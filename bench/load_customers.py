@@ -1,17 +1,18 @@
-"""Benchmark the online-store loader against a local moto server: items, seconds and items/s per pool size
-and per transaction size.
+"""Benchmark the online-store loader against DynamoDB Local: items, seconds and items/s per pool size and
+per transaction size.
 
     .venv/bin/python -m bench.load_customers --customers 20000 --workers 1 4 8 --per-transaction 8
 
 Run it as a module from the repository root: run as a path, bench/ comes first on sys.path and a sibling
 script named like a package (bench/etl.py) would shadow that package.
 
-Starts its own moto server on a free port, writes a synthetic snapshot (random feature values) into the
-cleaned bucket, then loads it once per ``--workers`` and ``--per-transaction`` pair into a fresh table, and
-(unless ``--no-reload``) once more into the same table, as a nightly run of the next snapshot would: every
-item and guard is then already there. The "prepare" line is the CPU floor of a load: reading, validating and
-serialising the snapshot and building its transactions without writing anything. Each load's time includes
-its count check, timed again on its own so the write rate can be read apart.
+Starts its own local endpoints (DynamoDB Local, moto for S3) on free ports, writes a synthetic snapshot
+(random feature values) into the cleaned bucket, then loads it once per ``--workers`` and
+``--per-transaction`` pair into a fresh table, and (unless ``--no-reload``) once more into the same table,
+as a nightly run of the next snapshot would: every item and guard is then already there. The "prepare"
+line is the CPU floor of a load: reading, validating and serialising the snapshot and building its
+transactions without writing anything. Each load's time includes its count check, timed again on its own so
+the write rate can be read apart.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
-from creditscore.local_aws import LocalAws, free_port
+from creditscore.local_aws import LocalAws
 from creditscore.logs import configure_logging
 from etl.customer_writes import CUSTOMERS_PER_TRANSACTION, Attempt, Target
 from etl.features import FEATURES, LABEL
@@ -142,12 +143,11 @@ def _report(label: str, settings: Settings, summary: LoadSummary) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    with LocalAws("127.0.0.1", free_port()) as server:
+    defaults = load_settings()
+    with LocalAws.on_free_ports(defaults) as local:
 
         def settings_for(env: str) -> Settings:
-            return load_settings(
-                {"CREDITSCORE_AWS_ENDPOINT_URL": server.endpoint_url, "CREDITSCORE_ENV": env}
-            )
+            return local.settings(load_settings({"CREDITSCORE_ENV": env}))
 
         first = _prepared(settings_for("bench-prepare"), args)
         configure_logging(first)

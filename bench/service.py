@@ -5,8 +5,9 @@
 
 Run it as a module from the repository root (see bench/load_customers.py for why).
 
-1. Starts its own moto server on a free port, creates the buckets and tables, publishes the three built-in
-   models (trained small, as the tests do) and stores ``--stored-customers`` existing customers.
+1. Starts its own local endpoints on free ports (DynamoDB Local, moto for S3), creates the buckets and
+   tables, publishes the three built-in models (trained small, as the tests do) and stores
+   ``--stored-customers`` existing customers.
 2. The ceiling: a bare aiohttp handler (``bench.bare_app``) under gunicorn with the same worker class and
    count, driven like the service. It runs first, while nothing else is busy.
 3. Starts ``creditscore serve`` and drives each scoring endpoint at each concurrency.
@@ -14,14 +15,13 @@ Run it as a module from the repository root (see bench/load_customers.py for why
 
 The load comes from ``bench.load_client``, a process of its own with a pool of ``concurrency`` keep-alive
 connections and a warm-up that is not counted. A run sends ``--requests`` requests (at most 500 at
-concurrency 1) or stops sending after ``--max-seconds``, whichever comes first: the endpoints that write to
-DynamoDB go at the pace of the moto stand-in, tens of requests a second. Before each run the benchmark waits
-(up to ``--settle-seconds``) for an idle machine, and runs again (``--busy-retries``) when other processes
-kept the cores busy meanwhile, keeping the least disturbed attempt.
+concurrency 1) or stops sending after ``--max-seconds``, whichever comes first. Before each run the
+benchmark waits (up to ``--settle-seconds``) for an idle machine, and runs again (``--busy-retries``) when
+other processes kept the cores busy meanwhile, keeping the least disturbed attempt.
 
 CPU is read from /proc (utime + stime) before and after each measured part: the service's figure sums the
-gunicorn master's worker processes, moto's is the one moto process (it is the DynamoDB stand-in and shares
-the cores), the client reports its own. ``cores busy``: ``ours`` adds the three up per second of the run
+gunicorn master's worker processes, ``ddb`` is the DynamoDB Local process (it shares the cores), the client
+reports its own. ``cores busy``: ``ours`` adds the three up per second of the run
 (near the machine's core count, the run was CPU-bound); ``other`` is what the rest of the machine used
 meanwhile (/proc/stat), kernel network work and other people's processes alike: a run where it is high
 (marked ``~``) says more about the neighbours than about the service. ``workers`` shows how the service CPU
@@ -50,7 +50,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from bench.load_client import Plan
 from creditscore import aws
-from creditscore.config import Settings, load_settings
+from creditscore.config import Settings, endpoint_environment, load_settings
 from creditscore.local_aws import ChildServer, LocalAws, LocalAwsError, free_port
 from etl.features import GROUPS, names
 from plugins.artifacts import code_version
@@ -206,8 +206,8 @@ def connections(pids: Sequence[int], port: int) -> list[int]:
 def wait_idle(limit: float) -> float | None:
     """Wait until the whole machine is idle; the seconds waited, or None if it never was within ``limit``.
 
-    The whole machine, not only our processes: moto works through requests a previous run abandoned, and
-    other people's jobs may share the cores.
+    The whole machine, not only our processes: DynamoDB Local works through requests a previous run
+    abandoned, and other people's jobs may share the cores.
     """
     started = time.monotonic()
     while time.monotonic() - started < limit:
@@ -260,8 +260,8 @@ def stop(server: Server) -> None:
 # --- setup -----------------------------------------------------------------------------------------------
 
 
-def bench_settings(endpoint_url: str) -> Settings:
-    return load_settings({"CREDITSCORE_AWS_ENDPOINT_URL": endpoint_url, "CREDITSCORE_ENV": ENV})
+def bench_settings(local: LocalAws) -> Settings:
+    return local.settings(load_settings({"CREDITSCORE_ENV": ENV}))
 
 
 def _batch_write(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
@@ -387,7 +387,7 @@ class Run:
     outcome: dict[str, Any]
     warmup: dict[str, Any]
     service_cpu_seconds: float
-    moto_cpu_seconds: float
+    dynamodb_cpu_seconds: float
     #: CPU seconds the whole machine spent busy, whoever spent them: the rest is other processes' load.
     machine_cpu_seconds: float
     #: Each worker's CPU seconds and the client connections it held at the end, in the same order.
@@ -404,11 +404,13 @@ class Run:
 
     @property
     def ours_cpu_seconds(self) -> float:
-        return self.service_cpu_seconds + self.moto_cpu_seconds + float(self.outcome["client_cpu_seconds"])
+        return (
+            self.service_cpu_seconds + self.dynamodb_cpu_seconds + float(self.outcome["client_cpu_seconds"])
+        )
 
     @property
     def cores_busy(self) -> float | None:
-        """Cores the service, moto and the client kept busy on average during the run."""
+        """Cores the service, DynamoDB Local and the client kept busy on average during the run."""
         elapsed = float(self.outcome["seconds"])
         return self.ours_cpu_seconds / elapsed if elapsed > 0 else None
 
@@ -442,7 +444,7 @@ def run_once(
     concurrency: int,
     requests: int,
     args: argparse.Namespace,
-    moto_pid: int,
+    dynamodb_pid: int,
 ) -> Run:
     headers = {}
     if endpoint.method == "POST":
@@ -470,10 +472,10 @@ def run_once(
         _tell(client, json.dumps(asdict(plan)))
         warm = _read_event(client, "warm")
         workers = server.workers()
-        before, machine_before = sample([*workers, moto_pid]), machine_busy_seconds()
+        before, machine_before = sample([*workers, dynamodb_pid]), machine_busy_seconds()
         _tell(client, "go")
         done = _read_event(client, "done")
-        after, machine_after = sample([*workers, moto_pid]), machine_busy_seconds()
+        after, machine_after = sample([*workers, dynamodb_pid]), machine_busy_seconds()
         held = connections(workers, server.port)
         _tell(client, "bye")
         client.wait(30)
@@ -481,8 +483,8 @@ def run_once(
         if client.poll() is None:
             client.kill()
             client.wait()
-    moto_before = {moto_pid: before.pop(moto_pid, 0.0)}
-    moto_after = {moto_pid: after.pop(moto_pid, 0.0)}
+    dynamodb_before = {dynamodb_pid: before.pop(dynamodb_pid, 0.0)}
+    dynamodb_after = {dynamodb_pid: after.pop(dynamodb_pid, 0.0)}
     return Run(
         endpoint=endpoint.name,
         method=endpoint.method,
@@ -492,7 +494,7 @@ def run_once(
         outcome={key: value for key, value in done.items() if key != "event"},
         warmup={key: value for key, value in warm.items() if key != "event"},
         service_cpu_seconds=spent(before, after),
-        moto_cpu_seconds=spent(moto_before, moto_after),
+        dynamodb_cpu_seconds=spent(dynamodb_before, dynamodb_after),
         machine_cpu_seconds=machine_after - machine_before,
         worker_cpu_seconds=[after.get(pid, before[pid]) - before[pid] for pid in workers if pid in before],
         worker_connections=held,
@@ -501,14 +503,16 @@ def run_once(
     )
 
 
-def run_endpoint(server: Server, endpoint: Endpoint, args: argparse.Namespace, moto_pid: int) -> list[Run]:
+def run_endpoint(
+    server: Server, endpoint: Endpoint, args: argparse.Namespace, dynamodb_pid: int
+) -> list[Run]:
     runs = []
     for concurrency in args.concurrency:
         requests = min(args.requests, SERIAL_REQUESTS) if concurrency == 1 else args.requests
         print(
             f"  {endpoint.name:<17} concurrency {concurrency:>3}: {requests:,} requests…", end="", flush=True
         )
-        runs.append(_least_disturbed(server, endpoint, concurrency, requests, args, moto_pid))
+        runs.append(_least_disturbed(server, endpoint, concurrency, requests, args, dynamodb_pid))
     return runs
 
 
@@ -518,7 +522,7 @@ def _least_disturbed(
     concurrency: int,
     requests: int,
     args: argparse.Namespace,
-    moto_pid: int,
+    dynamodb_pid: int,
 ) -> Run:
     """Run once, and again (up to ``--busy-retries`` times) while other processes kept cores busy meanwhile;
     the attempt they disturbed least."""
@@ -526,7 +530,7 @@ def _least_disturbed(
     for attempt in range(args.busy_retries + 1):
         if attempt:
             print(f"  {'':<17} other processes were busy; again…", end="", flush=True)
-        run = run_once(server, endpoint, concurrency, requests, args, moto_pid)
+        run = run_once(server, endpoint, concurrency, requests, args, dynamodb_pid)
         out = run.outcome
         print(
             f" {out['requests']:,} in {out['seconds']:.1f} s, {_rate(run)} req/s, "
@@ -571,7 +575,7 @@ def _number(value: float | None, digits: int) -> str:
 def table(runs: Sequence[Run]) -> str:
     header = (
         f"{'conc':>5} {'requests':>9} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'service':>8} {'moto':>7} {'client':>7} {'ours':>5} {'other':>5} {'workers':>13}  errors"
+        f"{'service':>8} {'ddb':>7} {'client':>7} {'ours':>5} {'other':>5} {'workers':>13}  errors"
     )
     units = f"{'':>56}{'CPU-s per 1,000 requests':^24}{'cores busy':>12} {'CPU% conns':>13}"
     lines = [units, header]
@@ -589,7 +593,7 @@ def table(runs: Sequence[Run]) -> str:
             f"{run.concurrency:>5} {str(out['requests']) + marks:>9} {_rate(run):>7} "
             f"{latency['p50']:>8.1f} {latency['p95']:>8.1f} {latency['p99']:>8.1f} "
             f"{_number(run.per_thousand(run.service_cpu_seconds), 2):>8} "
-            f"{_number(run.per_thousand(run.moto_cpu_seconds), 2):>7} "
+            f"{_number(run.per_thousand(run.dynamodb_cpu_seconds), 2):>7} "
             f"{_number(run.per_thousand(float(out['client_cpu_seconds'])), 2):>7} "
             f"{_number(run.cores_busy, 2):>5} {_number(run.others_busy, 2):>5} "
             f"{_split(run):>13}  {_errors(run)}"
@@ -616,10 +620,10 @@ def report(runs: Sequence[Run], args: argparse.Namespace) -> str:
         f"after {args.warmup} uncounted warm-up requests; latency over every answered request.\n"
         f"* the run stopped sending after --max-seconds {args.max_seconds:g}; ! a worker was replaced; "
         f"~ other processes kept more than {BUSY_OTHERS} core busy.\n"
-        "cores busy: ours = service + moto + client CPU per second of the run; other = the rest of the "
-        "machine's.\n"
+        "cores busy: ours = service + DynamoDB Local + client CPU per second of the run; other = the rest "
+        "of the machine's.\n"
         "workers: each worker's share of the service CPU (%), then the client connections each held.\n"
-        f"Machine: {os.cpu_count()} cores; service, moto and the load client all share them."
+        f"Machine: {os.cpu_count()} cores; service, DynamoDB Local and the load client all share them."
     )
     return "\n\n".join([*blocks, notes])
 
@@ -646,7 +650,7 @@ def write_json(path: Path, runs: Sequence[Run], args: argparse.Namespace, setup_
                 else None,
                 "cpu_seconds_per_1000": {
                     "service": run.per_thousand(run.service_cpu_seconds),
-                    "moto": run.per_thousand(run.moto_cpu_seconds),
+                    "dynamodb": run.per_thousand(run.dynamodb_cpu_seconds),
                     "client": run.per_thousand(float(run.outcome["client_cpu_seconds"])),
                 },
                 "cores_busy": run.cores_busy,
@@ -672,12 +676,11 @@ def _clean_env() -> dict[str, str]:
 
 
 def service_env(settings: Settings, key_entry: str, max_batch_rows: int) -> dict[str, str]:
-    assert settings.aws_endpoint_url is not None
     return {
         **_clean_env(),
         "CREDITSCORE_PROJECT": settings.project,
         "CREDITSCORE_ENV": settings.env,
-        "CREDITSCORE_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        **endpoint_environment(settings),
         "CREDITSCORE_AWS_REGION": settings.aws_region,
         "CREDITSCORE_MODELS_BUCKET": settings.models_bucket,
         "CREDITSCORE_CUSTOMERS_TABLE": settings.customers_table,
@@ -712,11 +715,11 @@ def drive(
     chosen: Sequence[str],
     table_of: dict[str, Endpoint],
     args: argparse.Namespace,
-    moto_pid: int,
+    dynamodb_pid: int,
 ) -> list[Run]:
     runs = []
     for name in chosen:
-        runs += run_endpoint(server, table_of[name], args, moto_pid)
+        runs += run_endpoint(server, table_of[name], args, dynamodb_pid)
     return runs
 
 
@@ -746,14 +749,14 @@ def main(argv: list[str] | None = None) -> None:
     key, key_entry = new_key(["score"])
     args.api_key = key
     started = time.monotonic()
-    Path(f"{stem}-moto.log").unlink(missing_ok=True)
-    moto = LocalAws(HOST, free_port(), log_path=Path(f"{stem}-moto.log"))
+    local = LocalAws.on_free_ports(load_settings())
     servers: list[Server] = []
     runs: list[Run] = []
     try:
-        moto.start()
-        print(f"[1/5] Local AWS endpoint (moto) on {moto.endpoint_url}, pid {moto.process.pid}", flush=True)
-        settings = bench_settings(moto.endpoint_url)
+        local.start()
+        dynamodb_pid = local.dynamodb.process.pid
+        print(f"[1/5] DynamoDB Local on {local.dynamodb_endpoint_url} (pid {dynamodb_pid})", flush=True)
+        settings = bench_settings(local)
         aws.bootstrap(settings)
         print("[2/5] Training the three built-in models small (3,000 synthetic customers) and publishing")
         publish_builtins(settings, customers(3000, seed=5))
@@ -769,7 +772,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             bare = start_bare(args, Path(f"{stem}-bare.log"))
             servers.append(bare)
-            runs += drive(bare, ["bare"], table_of, args, moto.process.pid)
+            runs += drive(bare, ["bare"], table_of, args, dynamodb_pid)
             stop(bare)
         chosen = [name for name in args.endpoints if name != "bare"]
         if chosen:
@@ -779,12 +782,12 @@ def main(argv: list[str] | None = None) -> None:
             )
             service = start_service(settings, args, key_entry, Path(f"{stem}-serve.log"))
             servers.append(service)
-            runs += drive(service, chosen, table_of, args, moto.process.pid)
+            runs += drive(service, chosen, table_of, args, dynamodb_pid)
             stop(service)
     finally:
         for server in servers:
             stop(server)
-        moto.stop()
+        local.stop()
         left = left_running(servers)
         print(f"Processes left running: {', '.join(map(str, left)) or 'none'}", flush=True)
     print()

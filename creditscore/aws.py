@@ -15,7 +15,8 @@ from botocore.exceptions import ClientError
 
 from creditscore.config import Settings
 
-# moto accepts any credentials; real AWS takes them from the usual chain (instance role, env, profile).
+# The local endpoints accept any credentials; real AWS takes them from the usual chain (instance role, env,
+# profile).
 _LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 EMAIL_INDEX: Final = "email-index"
@@ -29,11 +30,16 @@ EXPIRES_AT: Final = "expires_at"
 _EXACT_INT_LIMIT: Final = 2.0**53
 
 
-def client_kwargs(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for a boto3/aioboto3 client that talks to the configured endpoint."""
+def endpoint(settings: Settings, service: str) -> str | None:
+    """The configured endpoint of ``service``: DynamoDB's own, or the one every other service shares."""
+    return settings.dynamodb_endpoint_url if service == "dynamodb" else settings.aws_endpoint_url
+
+
+def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:
+    """Keyword arguments for a boto3/aioboto3 client of ``service`` that talks to its configured endpoint."""
     kwargs: dict[str, Any] = {"region_name": settings.aws_region}
-    if settings.aws_endpoint_url is not None:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    if (url := endpoint(settings, service)) is not None:
+        kwargs["endpoint_url"] = url
         kwargs.update(_LOCAL_CREDENTIALS)
     return kwargs
 
@@ -41,7 +47,7 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
 def client(service: str, settings: Settings) -> Any:
     """A synchronous client for the CLI jobs (the service uses aioboto3 with the same kwargs)."""
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-    return boto3.client(service, config=config, **client_kwargs(settings))
+    return boto3.client(service, config=config, **client_kwargs(settings, service))
 
 
 def to_decimal(value: float | int) -> Decimal:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tqdm import tqdm
 
 from creditscore import aws
-from creditscore.config import KEY_NAME_RE, SCOPES, ConfigError, Settings, load_settings
+from creditscore.config import KEY_NAME_RE, SCOPES, ConfigError, Settings, endpoint_environment, load_settings
 from creditscore.errors import JobError
 from creditscore.local_aws import ChildServer, LocalAws
 from creditscore.logs import configure_logging
@@ -173,21 +173,35 @@ def _bootstrap_and_report(settings: Settings) -> None:
         print(f"  {'created ' if created else 'exists  '} {name}")
 
 
-def _local_settings(settings: Settings, server: LocalAws) -> Settings:
-    return replace(settings, aws_endpoint_url=server.endpoint_url)
+def _local_aws(args: argparse.Namespace, settings: Settings, log_dir: Path | None = None) -> LocalAws:
+    return LocalAws(args.host, args.port, args.dynamodb_port, Path(settings.dynamodb_local_dir), log_dir)
+
+
+def _print_endpoints(local: LocalAws, region: str) -> None:
+    print(
+        f"  DynamoDB Local on {local.dynamodb_endpoint_url}, moto (S3 and the rest) on {local.endpoint_url}"
+    )
+    print(f"  region {region}")
 
 
 # --- subcommands -----------------------------------------------------------------------------------------
 
 
 def cmd_local_aws(args: argparse.Namespace, settings: Settings) -> int:
-    with LocalAws(args.host, args.port) as server:
-        local = _local_settings(settings, server)
-        print(f"Local AWS endpoint (moto) on {server.endpoint_url}, region {local.aws_region}")
+    with _local_aws(args, settings) as endpoints:
+        local = endpoints.settings(settings)
+        print("Local AWS endpoints:")
+        _print_endpoints(endpoints, local.aws_region)
         _bootstrap_and_report(local)
-        if local.aws_endpoint_url != settings.aws_endpoint_url:
-            print(f"Point the other jobs at it: export CREDITSCORE_AWS_ENDPOINT_URL={server.endpoint_url}")
-        return _wait_until_interrupted(server)
+        if local != settings:
+            print("Point the other jobs at them:")
+            for name, value in endpoint_environment(local).items():
+                print(f"  export {name}={value}")
+        # Any other AWS tool (the aws CLI, a boto3 script) finds them through botocore's own variables.
+        print("Other AWS tools (aws CLI, boto3):")
+        print(f"  export AWS_ENDPOINT_URL_DYNAMODB={endpoints.dynamodb_endpoint_url}")
+        print(f"  export AWS_ENDPOINT_URL={endpoints.endpoint_url}")
+        return _wait_until_interrupted(*endpoints.servers)
 
 
 def _generate(out: Path, customers: int, seed: int, months: int, dirty_share: float, as_of: date) -> None:
@@ -299,9 +313,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     started = time.monotonic()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    with LocalAws(args.host, args.port, log_path=args.data_dir.parent / "moto.log") as server:
-        settings = _local_settings(settings, server)
-        print(f"[1/{DEMO_STEPS}] Local AWS endpoint (moto) on {server.endpoint_url}")
+    with _local_aws(args, settings, log_dir=args.data_dir.parent) as endpoints:
+        settings = endpoints.settings(settings)
+        print(f"[1/{DEMO_STEPS}] Local AWS endpoints")
+        _print_endpoints(endpoints, settings.aws_region)
         _bootstrap_and_report(settings)
         if _reusable_data(args.data_dir, args.customers, args.seed):
             print(f"[2/{DEMO_STEPS}] Reusing the data already generated in {args.data_dir} (same arguments)")
@@ -327,10 +342,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         key, entry = new_key(SCOPES)
         with _service(settings, args.api_host, args.api_port, entry, args.data_dir.parent) as service:
             print(f"Ready in {time.monotonic() - started:.0f}s.")
-            _print_try_it(settings, f"http://{args.api_host}:{args.api_port}", key, server.endpoint_url)
+            _print_try_it(settings, f"http://{args.api_host}:{args.api_port}", key)
             # Last: `creditscore smoke --with-demo` takes the file as the sign that the demo is all set.
             _write_private(args.data_dir.parent / DEMO_KEY_FILE, key)
-            return _wait_until_interrupted(server, service)
+            return _wait_until_interrupted(*endpoints.servers, service)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -344,7 +359,7 @@ def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: 
     """``creditscore serve`` against the demo's endpoint, as a child that dies with the demo (not started)."""
     env = {
         **os.environ,
-        "CREDITSCORE_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        **endpoint_environment(settings),
         "CREDITSCORE_API_KEYS": api_keys,
     }
     command = [sys.executable, "-m", "creditscore.cli", "serve", "--host", host, "--port", str(port)]
@@ -353,7 +368,7 @@ def _service(settings: Settings, host: str, port: int, api_keys: str, work_dir: 
     return ChildServer("scoring service", command, probe, work_dir / "service.log", env, start_timeout=180)
 
 
-def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> None:
+def _print_try_it(settings: Settings, base: str, key: str) -> None:
     # The table also holds the contacts' guard items, which have no email; a page may hold guards only.
     pages = (
         aws.client("dynamodb", settings)
@@ -368,6 +383,7 @@ def _print_try_it(settings: Settings, base: str, key: str, endpoint: str) -> Non
     found = next((str(item["national_id"]["S"]) for page in pages for item in page["Items"]), None)
     national_id = found or "001234567890"
     new = json.dumps(DEMO_APPLICANT)
+    exports = "\n".join(f"  export {name}={value}" for name, value in endpoint_environment(settings).items())
     print(
         f"""
 API key for this demo (score and admin scopes; also in .demo/{DEMO_KEY_FILE}, readable by you only,
@@ -378,14 +394,19 @@ Score a new applicant:
   curl -s {base}/api/v1/predict-new-customer -H "X-API-Key: $API_KEY" \\
     -H 'Content-Type: application/json' -d '{new}'
 
-Score an existing customer (one of the {settings.customers_table} items):
+Score that applicant again, now as an existing customer (from the stored application):
+  curl -s {base}/api/v1/predict-existing-customer -H "X-API-Key: $API_KEY" \\
+    -H 'Content-Type: application/json' -d '{{"email": "{DEMO_APPLICANT["email"]}"}}'
+
+Score an existing customer the batch loaded (one of the {settings.customers_table} items):
   curl -s {base}/api/v1/predict-existing-customer -H "X-API-Key: $API_KEY" \\
     -H 'Content-Type: application/json' -d '{{"national_id": "{national_id}"}}'
 
 Management dashboard: {base}/dashboard
 Check it all end to end from another shell: make smoke
 Also: {base}/ready, {base}/metrics, {base}/api/v1/openapi.json; service log in .demo/service.log.
-Other shells reach the local AWS endpoint with: export CREDITSCORE_AWS_ENDPOINT_URL={endpoint}
+Other shells reach the local AWS endpoints with:
+{exports}
 """
     )
 
@@ -407,11 +428,15 @@ def cmd_smoke(args: argparse.Namespace, settings: Settings) -> int:
     from creditscore.smoke import read_key, run_smoke, running_demo
 
     base = f"http://127.0.0.1:{args.api_port}"
-    settings = replace(settings, aws_endpoint_url=f"http://127.0.0.1:{args.port}")
+    settings = replace(
+        settings,
+        aws_endpoint_url=f"http://127.0.0.1:{args.port}",
+        dynamodb_endpoint_url=f"http://127.0.0.1:{args.dynamodb_port}",
+    )
     if not args.with_demo:
         return run_smoke(base, read_key(args.api_key_file), settings)
     started = time.monotonic()
-    with running_demo(args.api_port, args.port, args.api_key_file):
+    with running_demo(args.api_port, args.port, args.dynamodb_port, args.api_key_file):
         print(f"Demo ready after {time.monotonic() - started:.0f}s.", flush=True)
         return run_smoke(base, read_key(args.api_key_file), settings)
 
@@ -563,9 +588,16 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         return _command(sub, name, handler, help_)
 
-    local = add("local-aws", cmd_local_aws, "Run the local AWS endpoint (moto) with the buckets and tables.")
-    local.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    local.add_argument("--port", type=_port, default=4566)
+    local = add(
+        "local-aws",
+        cmd_local_aws,
+        "Run the local AWS endpoints (DynamoDB Local, moto) with the buckets and tables.",
+    )
+    local.add_argument("--host", default="127.0.0.1", help="moto's address to bind (default: loopback only)")
+    local.add_argument(
+        "--port", type=_port, default=4566, help="moto's port (S3 and every service but DynamoDB)"
+    )
+    local.add_argument("--dynamodb-port", type=_port, default=8000, help="DynamoDB Local's port")
 
     gen = add("generate", cmd_generate, "Write synthetic customers, transactions and social CSV files.")
     gen.add_argument("--customers", type=_positive_int, required=True, metavar="N")
@@ -598,13 +630,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42, metavar="S")
     demo.add_argument("--data-dir", type=Path, default=Path(".demo/data"), metavar="DIR")
     demo.add_argument("--host", default="127.0.0.1", help="local AWS endpoint's address")
-    demo.add_argument("--port", type=_port, default=4566, help="local AWS endpoint's port")
+    demo.add_argument("--port", type=_port, default=4566, help="local moto endpoint's port (S3 and the rest)")
+    demo.add_argument("--dynamodb-port", type=_port, default=8000, help="DynamoDB Local's port")
     demo.add_argument("--api-host", default="127.0.0.1", help="scoring service's address")
     demo.add_argument("--api-port", type=_port, default=8080, help="scoring service's port")
 
     smoke = add("smoke", cmd_smoke, "Check a running demo's answers end to end (what `make smoke` runs).")
     smoke.add_argument("--api-port", type=_port, default=8080, help="the demo's scoring service port")
-    smoke.add_argument("--port", type=_port, default=4566, help="the demo's local AWS endpoint port")
+    smoke.add_argument("--port", type=_port, default=4566, help="the demo's local moto endpoint port")
+    smoke.add_argument("--dynamodb-port", type=_port, default=8000, help="the demo's DynamoDB Local port")
     smoke.add_argument(
         "--api-key-file", type=Path, default=Path(".demo") / DEMO_KEY_FILE, metavar="FILE", help="demo's key"
     )

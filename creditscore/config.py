@@ -66,8 +66,21 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "AWS_ENDPOINT_URL",
         "http://127.0.0.1:4566",
-        "S3/DynamoDB endpoint; the local moto server by default. Empty string = real AWS. "
-        "With an endpoint set, static dummy credentials are used.",
+        "Endpoint of S3 and every AWS service but DynamoDB: the local moto server by default. Empty = real "
+        "AWS (or botocore's own `AWS_ENDPOINT_URL_S3`). With an endpoint set, static dummy credentials are "
+        "used.",
+    ),
+    Setting(
+        "DYNAMODB_ENDPOINT_URL",
+        "http://127.0.0.1:8000",
+        "DynamoDB endpoint: the local DynamoDB Local by default. Empty = real AWS (or botocore's own "
+        "`AWS_ENDPOINT_URL_DYNAMODB`). With an endpoint set, static dummy credentials are used.",
+    ),
+    Setting(
+        "DYNAMODB_LOCAL_DIR",
+        ".cache/dynamodb-local",
+        "Where `make` unpacks AWS's DynamoDB Local (`DynamoDBLocal.jar` and its libraries), which "
+        "`creditscore local-aws`, the demo and the tests run; relative to the working directory.",
     ),
     Setting("AWS_REGION", "ap-southeast-1", "AWS region."),
     Setting("RAW_BUCKET", "{prefix}-raw", "Bucket where raw CSV lands."),
@@ -157,6 +170,8 @@ class Settings:
     project: str
     env: str
     aws_endpoint_url: str | None
+    dynamodb_endpoint_url: str | None
+    dynamodb_local_dir: str
     aws_region: str
     raw_bucket: str
     cleaned_bucket: str
@@ -339,6 +354,11 @@ def _check_api_keys(var: str, value: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def _check_path(var: str, value: str) -> str:
+    _expect(var, value, bool(value.strip()), "a directory path")
+    return value
+
+
 def _check_directory(var: str, value: str) -> str:
     _expect(var, value, value == "" or value.startswith("/"), "an absolute directory path, or empty")
     return value
@@ -348,6 +368,8 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "PROJECT": _check_name_part,
     "ENV": _check_name_part,
     "AWS_ENDPOINT_URL": _check_endpoint,
+    "DYNAMODB_ENDPOINT_URL": _check_endpoint,
+    "DYNAMODB_LOCAL_DIR": _check_path,
     "AWS_REGION": _check_region,
     "RAW_BUCKET": _check_bucket,
     "CLEANED_BUCKET": _check_bucket,
@@ -390,6 +412,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     prefix = f"{project}-{_check_name_part('ENV', raw['ENV'])}"
     values = {name: _CHECKS[name](name, value.replace("{prefix}", prefix)) for name, value in raw.items()}
     return Settings(**{f.name: values[f.name.upper()] for f in fields(Settings)})  # type: ignore[arg-type]
+
+
+def endpoint_environment(settings: Settings) -> dict[str, str]:
+    """The variables that point another process (a service, a job) at the endpoints ``settings`` use."""
+    return {
+        f"{ENV_PREFIX}AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        f"{ENV_PREFIX}DYNAMODB_ENDPOINT_URL": settings.dynamodb_endpoint_url or "",
+    }
 
 
 def markdown_table() -> str:

@@ -291,10 +291,10 @@ def read_key(path: Path) -> str:
 
 
 @contextmanager
-def running_demo(api_port: int, aws_port: int, key_file: Path) -> Iterator[None]:
+def running_demo(api_port: int, aws_port: int, dynamodb_port: int, key_file: Path) -> Iterator[None]:
     """``creditscore demo`` as a child (its output passed through), stopped like Ctrl-C stops it."""
     command = [sys.executable, "-m", "creditscore.cli", "demo", "--port", str(aws_port)]
-    command += ["--api-port", str(api_port)]
+    command += ["--dynamodb-port", str(dynamodb_port), "--api-port", str(api_port)]
     # Started once the service answers; all set once the demo has written this run's key, its last step.
     # Unbuffered: the demo's progress shows as it happens, in order with ours.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -238,12 +238,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     pin_framework_threads()
     executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
     session = aioboto3.Session()
-    kwargs = aws.client_kwargs(settings)
     async with (
         session.client(
-            "dynamodb", config=_config(settings, settings.dynamodb_max_connections), **kwargs
+            "dynamodb",
+            config=_config(settings, settings.dynamodb_max_connections),
+            **aws.client_kwargs(settings, "dynamodb"),
         ) as dynamodb,
-        session.client("s3", config=_config(settings, 16), **kwargs) as s3,
+        session.client("s3", config=_config(settings, 16), **aws.client_kwargs(settings, "s3")) as s3,
     ):
         registry = ModelRegistry(
             s3,

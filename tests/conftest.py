@@ -1,4 +1,4 @@
-"""Shared fixtures: one real moto server per test session, reached over HTTP like AWS itself."""
+"""Shared fixtures: one DynamoDB Local and one moto server per test session, reached over HTTP like AWS."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 
 from creditscore import aws
 from creditscore.config import ApiKey, Settings, load_settings
-from creditscore.local_aws import LocalAws, free_port
+from creditscore.local_aws import LocalAws
 from creditscore.logs import configure_logging
 from etl.spark import local_session
 from server.app import create_app
@@ -30,27 +30,30 @@ _env_names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    with LocalAws("127.0.0.1", free_port()) as server:
-        yield server.endpoint_url
+def local_aws() -> Iterator[LocalAws]:
+    """DynamoDB Local and moto's server (S3 and the rest), once per session, on free ports."""
+    with LocalAws.on_free_ports(load_settings()) as endpoints:
+        yield endpoints
 
 
-def settings_for(endpoint: str, env: str, **overrides: str) -> Settings:
-    """Settings named ``cs-{env}-*`` on ``endpoint``; ``overrides`` are other variables without the prefix."""
-    return load_settings(
-        {
-            "CREDITSCORE_AWS_ENDPOINT_URL": endpoint,
-            "CREDITSCORE_ENV": env,
-            "CREDITSCORE_PROJECT": "cs",
-            **{f"CREDITSCORE_{name.upper()}": value for name, value in overrides.items()},
-        }
+def settings_for(local: LocalAws, env: str, **overrides: str) -> Settings:
+    """Settings named ``cs-{env}-*`` on the local endpoints; ``overrides`` are other variables without the
+    prefix."""
+    return local.settings(
+        load_settings(
+            {
+                "CREDITSCORE_ENV": env,
+                "CREDITSCORE_PROJECT": "cs",
+                **{f"CREDITSCORE_{name.upper()}": value for name, value in overrides.items()},
+            }
+        )
     )
 
 
 @pytest.fixture
-def settings(moto_endpoint: str) -> Settings:
-    """Settings with names of their own (``cs-tN-*``) on the shared server, buckets and tables created."""
-    result = settings_for(moto_endpoint, f"t{next(_env_names)}")
+def settings(local_aws: LocalAws) -> Settings:
+    """Settings with names of their own (``cs-tN-*``) on the shared servers, buckets and tables created."""
+    result = settings_for(local_aws, f"t{next(_env_names)}")
     aws.bootstrap(result)
     return result
 
@@ -64,22 +67,18 @@ def spark() -> Iterator[SparkSession]:
 
 
 @pytest.fixture(scope="session")
-def published_models(moto_endpoint: str) -> Settings:
+def published_models(local_aws: LocalAws) -> Settings:
     """A models bucket holding the three built-in models, trained small, each current (once per session)."""
-    result = settings_for(moto_endpoint, "models")
+    result = settings_for(local_aws, "models")
     aws.bootstrap(result)
     publish_builtins(result, customers(3000, seed=5))
     return result
 
 
 @pytest.fixture
-def service_settings(published_models: Settings) -> Settings:
+def service_settings(local_aws: LocalAws, published_models: Settings) -> Settings:
     """Fresh tables of their own (``cs-tN-*``) and the shared models bucket with the published models."""
-    result = settings_for(
-        published_models.aws_endpoint_url or "",
-        f"t{next(_env_names)}",
-        models_bucket=published_models.models_bucket,
-    )
+    result = settings_for(local_aws, f"t{next(_env_names)}", models_bucket=published_models.models_bucket)
     aws.bootstrap(result)
     return result
 

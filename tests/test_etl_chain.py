@@ -19,6 +19,7 @@ import pytest
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.local_aws import LocalAws
 from etl import features, ingest, report
 from etl.load_customers import LoadSummary, load_customers
 from etl.local_runner import run_local
@@ -57,8 +58,8 @@ def _read_parquet_prefix(s3: Any, bucket: str, prefix: str, keys: list[str], int
 
 
 @pytest.fixture(scope="module")
-def chain(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    settings = settings_for(moto_endpoint, "chain")
+def chain(local_aws: LocalAws, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    settings = settings_for(local_aws, "chain")
     aws.bootstrap(settings)
     raw_dir = tmp_path_factory.mktemp("raw")
     generate(raw_dir, customers=CUSTOMERS, seed=11, dirty_share=0.02, progress=False)

@@ -27,7 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT, main
-from creditscore.config import ApiKey, Settings
+from creditscore.config import ApiKey, Settings, endpoint_environment
+from creditscore.local_aws import LocalAws
 from etl.features import APPLICATION, LABEL, application_features, names
 from plugins import manager
 from plugins.calibration import CalibratedModel, Calibration
@@ -307,7 +308,8 @@ class Published:
 
 
 def use_settings(patch: pytest.MonkeyPatch, settings: Settings) -> None:
-    patch.setenv("CREDITSCORE_AWS_ENDPOINT_URL", str(settings.aws_endpoint_url))
+    for name, value in endpoint_environment(settings).items():
+        patch.setenv(name, value)
     patch.setenv("CREDITSCORE_PROJECT", settings.project)
     patch.setenv("CREDITSCORE_ENV", settings.env)
 
@@ -329,14 +331,14 @@ def copy_models(source: Settings, target: Settings, models: tuple[str, ...]) -> 
 @pytest.fixture(scope="module")
 def published(
     scorecard: ModuleType,
-    moto_endpoint: str,
+    local_aws: LocalAws,
     published_models: Settings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Published:
     """``creditscore train --model logistic-scorecard --publish`` on synthetic customers, in buckets and
     tables of their own that also hold the built-in existing-customer models, with the service configured
     to score new applicants with the scorecard."""
-    settings = settings_for(moto_endpoint, "scorecard", new_customer_model=SCORECARD)
+    settings = settings_for(local_aws, "scorecard", new_customer_model=SCORECARD)
     aws.bootstrap(settings)
     copy_models(published_models, settings, EXISTING_MODELS)
     work = tmp_path_factory.mktemp("train")

@@ -7,7 +7,7 @@ import pytest
 
 from creditscore import aws
 from creditscore.cli import main
-from creditscore.config import Settings
+from creditscore.config import Settings, endpoint_environment
 from etl import ingest
 from etl.sources import CUSTOMERS, DIRTY_ROWS_FILE, SOCIAL, SOURCES, TRANSACTIONS
 from etl.synthetic import generate
@@ -23,7 +23,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    monkeypatch.setenv("CREDITSCORE_AWS_ENDPOINT_URL", str(settings.aws_endpoint_url))
+    for name, value in endpoint_environment(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CREDITSCORE_PROJECT", settings.project)
     monkeypatch.setenv("CREDITSCORE_ENV", settings.env)
 

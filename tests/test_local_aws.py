@@ -14,12 +14,12 @@ from botocore.exceptions import ClientError
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
-from creditscore.local_aws import LocalAws, LocalAwsError, children, free_port
+from creditscore.local_aws import LocalAws, LocalAwsError, children, free_port, free_ports
 from tests.conftest import settings_for
 
 
-def test_bootstrap_creates_everything_once_and_is_idempotent(moto_endpoint: str) -> None:
-    settings = settings_for(moto_endpoint, "boot")
+def test_bootstrap_creates_everything_once_and_is_idempotent(local_aws: LocalAws) -> None:
+    settings = settings_for(local_aws, "boot")
     first = aws.bootstrap(settings)
     second = aws.bootstrap(settings)
     expected = {*settings.buckets, settings.customers_table, settings.score_history_table}
@@ -51,10 +51,26 @@ def test_buckets_block_public_access(settings: Settings) -> None:
         assert all(block.values())
 
 
-def test_a_second_server_on_a_busy_port_is_refused(moto_endpoint: str) -> None:
-    port = int(moto_endpoint.rsplit(":", 1)[1])
-    with pytest.raises(LocalAwsError, match="already answers"):
-        LocalAws("127.0.0.1", port).start()
+def test_a_second_server_on_a_busy_port_is_refused(local_aws: LocalAws) -> None:
+    moto_port = int(local_aws.endpoint_url.rsplit(":", 1)[1])
+    dynamodb_port = int(local_aws.dynamodb_endpoint_url.rsplit(":", 1)[1])
+    install = Path(load_settings().dynamodb_local_dir)
+    for port, other in ((moto_port, free_port()), (free_port(), dynamodb_port)):
+        second = LocalAws("127.0.0.1", port, other, install)
+        with pytest.raises(LocalAwsError, match="already answers"):
+            second.start()
+        assert all(server._process is None for server in second.servers), "nothing left running"
+
+
+def test_a_missing_dynamodb_local_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(LocalAwsError, match="make dynamodb-local"):
+        LocalAws("127.0.0.1", free_port(), free_port(), tmp_path)
+
+
+def test_the_ttl_of_idempotency_records_is_on(settings: Settings) -> None:
+    described = aws.client("dynamodb", settings).describe_time_to_live(TableName=settings.score_history_table)
+    ttl = described["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", aws.EXPIRES_AT)
 
 
 def _answers(url: str) -> bool:
@@ -67,9 +83,10 @@ def _answers(url: str) -> bool:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_signal: signal.Signals) -> None:
-    port = free_port()
+    port, dynamodb_port = free_ports(2)
     env = {**os.environ, "CREDITSCORE_ENV": "cli"}
     command = [sys.executable, "-m", "creditscore.cli", "local-aws", "--port", str(port)]
+    command += ["--dynamodb-port", str(dynamodb_port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None
@@ -81,15 +98,23 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
             if "Press Ctrl-C" in line or not line:
                 break
         output = "".join(lines)
-        assert f"http://127.0.0.1:{port}" in output
+        assert f"export CREDITSCORE_AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in output
+        assert f"export CREDITSCORE_DYNAMODB_ENDPOINT_URL=http://127.0.0.1:{dynamodb_port}" in output
+        assert f"export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:{dynamodb_port}" in output
         assert "creditscore-cli-raw" in output and "creditscore-cli-score-history" in output
         started = children(process.pid)
-        assert len(started) == 1
+        assert len(started) == 2
         settings = load_settings(
-            {"CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "CREDITSCORE_ENV": "cli"}
+            {
+                "CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                "CREDITSCORE_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{dynamodb_port}",
+                "CREDITSCORE_ENV": "cli",
+            }
         )
         bucket_names = {b["Name"] for b in aws.client("s3", settings).list_buckets()["Buckets"]}
         assert set(settings.buckets) <= bucket_names
+        tables = aws.client("dynamodb", settings).list_tables()["TableNames"]
+        assert {settings.customers_table, settings.score_history_table} <= set(tables)
 
         process.send_signal(stop_signal)
         assert process.wait(30) == 0
@@ -98,13 +123,12 @@ def test_local_aws_command_serves_bootstraps_and_stops_without_orphans(stop_sign
             process.kill()
             process.wait()
     assert not _answers(f"http://127.0.0.1:{port}/moto-api/")
-    assert (
-        not Path(f"/proc/{started[0]}").exists() or "zombie" in Path(f"/proc/{started[0]}/status").read_text()
-    )
+    for pid in started:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
 
 
 def test_a_cancelled_transaction_writes_nothing_and_keeps_other_writes(settings: Settings) -> None:
-    """The local endpoint rolls back only what a cancelled TransactWriteItems touched (see moto_server)."""
+    """A cancelled TransactWriteItems writes nothing and leaves other writes alone, as DynamoDB does."""
     dynamodb = aws.client("dynamodb", settings)
     table = settings.customers_table
     dynamodb.put_item(TableName=table, Item={"national_id": {"S": "111111111"}, "full_name": {"S": "Kept"}})

@@ -28,7 +28,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore.cli import DEMO_APPLICANT
-from creditscore.config import Settings
+from creditscore.config import Settings, endpoint_environment
 from creditscore.local_aws import ChildServer, free_port
 from etl.features import names
 from server import metrics
@@ -247,7 +247,7 @@ def service(service_settings: Settings, tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "CREDITSCORE_PROJECT": service_settings.project,
         "CREDITSCORE_ENV": service_settings.env,
-        "CREDITSCORE_AWS_ENDPOINT_URL": service_settings.aws_endpoint_url or "",
+        **endpoint_environment(service_settings),
         "CREDITSCORE_MODELS_BUCKET": service_settings.models_bucket,
         "CREDITSCORE_API_KEYS": f"{hash_key(KEY)}:score",
         "CREDITSCORE_METRICS_DIR": str(tmp_path / "metrics"),

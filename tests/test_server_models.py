@@ -138,7 +138,7 @@ async def open_registry(executor: ThreadPoolExecutor) -> AsyncIterator[OpenRegis
             settings: Settings, names: Sequence[str] = (NAME,), max_rows: int = 256, concurrency: int = 2
         ) -> ModelRegistry:
             s3 = await stack.enter_async_context(
-                aioboto3.Session().client("s3", **aws.client_kwargs(settings))
+                aioboto3.Session().client("s3", **aws.client_kwargs(settings, "s3"))
             )
             registry = ModelRegistry(
                 s3, settings.models_bucket, names, installed(), executor, max_rows, concurrency

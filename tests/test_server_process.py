@@ -63,7 +63,7 @@ def health_requests(base: str) -> float:
 
 
 class SlowProxy:
-    """A TCP relay to the AWS endpoint that can hold each answer back ``delay`` seconds: slow storage."""
+    """A TCP relay to the DynamoDB endpoint that can hold each answer back ``delay`` seconds: slow storage."""
 
     def __init__(self, upstream: str) -> None:
         parts = urllib.parse.urlsplit(upstream)
@@ -130,13 +130,14 @@ class Served:
 @pytest.fixture
 def served(service_settings: Settings, tmp_path: Path) -> Iterator[Served]:
     port = free_port()
-    proxy = SlowProxy(service_settings.aws_endpoint_url or "")
+    proxy = SlowProxy(service_settings.dynamodb_endpoint_url or "")
     metrics_dir = tmp_path / "metrics"
     env = {
         **os.environ,
         "CREDITSCORE_PROJECT": service_settings.project,
         "CREDITSCORE_ENV": service_settings.env,
-        "CREDITSCORE_AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "CREDITSCORE_AWS_ENDPOINT_URL": service_settings.aws_endpoint_url or "",
+        "CREDITSCORE_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
         "CREDITSCORE_MODELS_BUCKET": service_settings.models_bucket,
         "CREDITSCORE_API_KEYS": f"{hash_key(KEY)}:score",
         "CREDITSCORE_METRICS_DIR": str(metrics_dir),

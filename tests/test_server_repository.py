@@ -43,7 +43,7 @@ def dynamodb(settings: Settings) -> Any:
 
 @pytest.fixture
 async def repository(settings: Settings) -> AsyncIterator[CustomerRepository]:
-    async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings)) as client:
+    async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings, "dynamodb")) as client:
         yield CustomerRepository(client, settings.customers_table, settings.score_history_table)
 
 
@@ -351,7 +351,7 @@ async def test_ping_answers_when_both_tables_serve(repository: CustomerRepositor
 
 async def test_a_missing_table_fails_without_naming_the_customer(settings: Settings) -> None:
     errors_before = _count("GetItem", "creditscore_dynamodb_errors")
-    async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings)) as client:
+    async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings, "dynamodb")) as client:
         repository = CustomerRepository(client, "cs-missing-customers", settings.score_history_table)
         with pytest.raises(RepositoryError, match="DescribeTable"):
             await repository.ping()
@@ -363,7 +363,7 @@ async def test_a_missing_table_fails_without_naming_the_customer(settings: Setti
 
 
 async def test_an_unreachable_endpoint_is_a_repository_error(settings: Settings) -> None:
-    kwargs = aws.client_kwargs(settings) | {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    kwargs = aws.client_kwargs(settings, "dynamodb") | {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
     config = Config(retries={"max_attempts": 1}, connect_timeout=1)
     async with aioboto3.Session().client("dynamodb", config=config, **kwargs) as client:
         repository = CustomerRepository(client, settings.customers_table, settings.score_history_table)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
 import pytest
 
 from creditscore import aws
+from creditscore.local_aws import LocalAws
 from tests.conftest import settings_for
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -54,24 +56,25 @@ def test_initialises_and_validates(directory: str) -> None:
 
 
 @pytest.mark.parametrize("directory", WITH_TESTS)
-def test_terraform_test_passes_against_the_local_endpoint(directory: str, moto_endpoint: str) -> None:
+def test_terraform_test_passes_against_the_local_endpoint(directory: str, local_aws: LocalAws) -> None:
     terraform(directory, "init", "-backend=false")
     # No configuration declares aws_endpoint (only the test files' provider blocks use it), so Terraform
     # reads the value as an expression: a quoted string.
-    output = terraform(directory, "test", f'-var=aws_endpoint="{moto_endpoint}"', timeout=1800)
+    # Terraform deploys against moto alone, DynamoDB tables included.
+    output = terraform(directory, "test", f'-var=aws_endpoint="{local_aws.endpoint_url}"', timeout=1800)
     assert "0 failed" in output, output
     if directory == "envs/dev":
         # Its test applies the whole environment, asserts on what exists, then destroys it.
-        assert leftovers(moto_endpoint) == ([], [], [])
+        assert leftovers(local_aws) == ([], [], [])
 
 
 def test_every_module_and_environment_has_terraform_tests() -> None:
     assert set(WITH_TESTS) >= {"modules/vpc", "modules/data", "modules/compute", "modules/ml", "envs/dev"}
 
 
-def leftovers(endpoint: str) -> tuple[list[str], list[str], list[str]]:
-    """Buckets, tables and live instances named from the dev test's prefix."""
-    settings = settings_for(endpoint, "dev")
+def leftovers(local_aws: LocalAws) -> tuple[list[str], list[str], list[str]]:
+    """Buckets, tables and live instances named from the dev test's prefix, in moto."""
+    settings = replace(settings_for(local_aws, "dev"), dynamodb_endpoint_url=local_aws.endpoint_url)
     s3 = aws.client("s3", settings)
     dynamodb = aws.client("dynamodb", settings)
     ec2 = aws.client("ec2", settings)

@@ -22,7 +22,7 @@ from matplotlib.image import imread
 
 from creditscore import aws
 from creditscore.cli import main
-from creditscore.config import Settings
+from creditscore.config import Settings, endpoint_environment
 from etl.features import APPLICATION, LABEL, TRADITIONAL
 from plugins.artifacts import (
     ArtifactError,
@@ -491,7 +491,8 @@ def test_the_benchmark_mappings_name_columns_of_their_data_sets(dataset: str) ->
 
 
 def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
-    monkeypatch.setenv("CREDITSCORE_AWS_ENDPOINT_URL", str(settings.aws_endpoint_url))
+    for name, value in endpoint_environment(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("CREDITSCORE_PROJECT", settings.project)
     monkeypatch.setenv("CREDITSCORE_ENV", settings.env)
 
