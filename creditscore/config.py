@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -24,11 +25,13 @@ _NAME_PART_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _MODEL_RE: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+_MIN_SECRET_CHARS: Final = 32
 KEY_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 _TRUE: Final = ("1", "true", "yes", "on")
 _FALSE: Final = ("0", "false", "no", "off")
-#: What an API key may be allowed to do: score customers, and administer the service (model reloads).
-SCOPES: Final = ("score", "admin")
+#: What an API key may be allowed to do: score customers; administer the service (model reloads, and
+#: everything ``metrics`` may); read the metrics and dashboard figures only (what Prometheus scrapes with).
+SCOPES: Final = ("score", "admin", "metrics")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class ApiKey:
     sha256: str
     scopes: frozenset[str]
     name: str = ""
+    #: Requests per second the key may make in each worker (a token bucket), and how many at once; 0: no
+    #: limit.
+    rate: float = 0.0
+    burst: float = 0.0
 
     @property
     def key_id(self) -> str:
@@ -114,13 +121,27 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "API_KEYS",
         "",
-        "Accepted API keys, comma-separated `sha256hex:scope[+scope][:name]` entries (scopes: "
+        "Accepted API keys, comma-separated `sha256hex:scope[+scope][:name[:RATE[/BURST]]]` entries "
+        "(scopes: "
         + ", ".join(SCOPES)
         + "; the optional name, distinct per entry, identifies the client in logs and score history, "
-        "else the hash's first 12 digits do); `creditscore apikey new` prints a key and its entry. "
-        "Empty: every protected route refuses.",
+        "else the hash's first 12 digits do; RATE limits the key to that many requests per second per "
+        "worker, in bursts of up to BURST, default 2 x RATE, beyond which it gets 429); "
+        "`creditscore apikey new` prints a key and its entry. Empty: every protected route refuses.",
     ),
-    Setting("METRICS_PUBLIC", "true", "true: `/metrics` needs no key; false: it needs the admin scope."),
+    Setting(
+        "PSEUDONYM_KEY",
+        "",
+        "Secret key (32 characters or more) of the HMAC that turns a national ID into the pseudonym log "
+        "lines and history cursors carry; in AWS it comes from SSM. Empty: a random key each time the "
+        "service starts, so pseudonyms and cursors hold within one run only.",
+    ),
+    Setting(
+        "METRICS_PUBLIC",
+        "true",
+        "true: `/metrics` and the dashboard's figures need no key; false: a key with the metrics (or admin) "
+        "scope.",
+    ),
     Setting("NEW_CUSTOMER_MODEL", "xgboost-new-customer", "The model that scores new applicants."),
     Setting(
         "EXISTING_CUSTOMER_MODELS",
@@ -133,6 +154,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "true: an existing customer is scored by the models that can when one cannot, and the answer names "
         "the missing one; false: 503.",
     ),
+    Setting(
+        "MODEL_MAX_BYTES",
+        "268435456",
+        "Largest model version (all its files) a worker loads; a larger one is refused before it is read and "
+        "the version in service keeps serving.",
+    ),
     Setting("MODEL_POLL_SECONDS", "30", "How often each model's current-version pointer is checked."),
     Setting("INFERENCE_THREADS", "1", "Inference threads per worker process (framework threads stay at 1)."),
     Setting(
@@ -141,6 +168,17 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Concurrent requests are grouped into one model call of at most this many rows; 1 = no grouping.",
     ),
     Setting("MAX_BODY_BYTES", "2097152", "Largest request body accepted (413 above)."),
+    Setting(
+        "REQUEST_DEADLINE_SECONDS",
+        "5",
+        "Total time a request may take, every DynamoDB call and retry included; past it the answer is 504.",
+    ),
+    Setting(
+        "MAX_IN_FLIGHT",
+        "256",
+        "Scoring and admin requests a worker holds at once; the next is answered 503 with Retry-After at "
+        "once (liveness, readiness and metrics are never refused).",
+    ),
     Setting(
         "DYNAMODB_MAX_CONNECTIONS", "64", "DynamoDB connection pool per worker (the concurrency it serves)."
     ),
@@ -189,14 +227,18 @@ class Settings:
     gate_max_auc_drop: float
     workers: int
     api_keys: tuple[ApiKey, ...]
+    pseudonym_key: bytes = field(repr=False)
     metrics_public: bool
     new_customer_model: str
     existing_customer_models: tuple[tuple[str, float], ...]
     allow_degraded: bool
+    model_max_bytes: int
     model_poll_seconds: float
     inference_threads: int
     max_batch_rows: int
     max_body_bytes: int
+    request_deadline_seconds: float
+    max_in_flight: int
     dynamodb_max_connections: int
     dynamodb_timeout_seconds: float
     dynamodb_max_attempts: int
@@ -337,18 +379,24 @@ def _check_weighted_models(var: str, value: str) -> tuple[tuple[str, float], ...
 
 def _check_api_keys(var: str, value: str) -> tuple[ApiKey, ...]:
     expected = (
-        "comma-separated sha256hex:scope[+scope][:name] entries, scopes from "
+        "comma-separated sha256hex:scope[+scope][:name[:RATE[/BURST]]] entries, scopes from "
         + ", ".join(SCOPES)
-        + ", names of lowercase letters, digits, '.', '_', '-' (up to 32) and distinct"
+        + ", names of lowercase letters, digits, '.', '_', '-' (up to 32) and distinct, RATE and BURST "
+        "positive numbers"
     )
     keys = []
     for entry in filter(None, (part.strip() for part in value.split(","))):
         digest, _, rest = entry.partition(":")
-        scopes, _, name = rest.partition(":")
+        scopes, _, rest = rest.partition(":")
+        name, _, limit = rest.partition(":")
         names = frozenset(scopes.split("+"))
         ok = bool(_SHA256_RE.match(digest)) and names <= set(SCOPES)
         _expect(var, "<hidden>", ok and (name == "" or bool(KEY_NAME_RE.match(name))), expected)
-        keys.append(ApiKey(digest, names, name))
+        rate_text, _, burst_text = limit.partition("/")
+        rate = _number(rate_text) if limit else 0.0
+        burst = _number(burst_text) if burst_text else 2 * rate
+        _expect(var, "<hidden>", not limit or (0 < rate < 1e6 and 1 <= burst < 1e6), expected)
+        keys.append(ApiKey(digest, names, name, rate, burst))
     ids = [key.key_id for key in keys]
     _expect(var, "<hidden>", len(set(ids)) == len(ids), expected)
     return tuple(keys)
@@ -357,6 +405,13 @@ def _check_api_keys(var: str, value: str) -> tuple[ApiKey, ...]:
 def _check_path(var: str, value: str) -> str:
     _expect(var, value, bool(value.strip()), "a directory path")
     return value
+
+
+def _check_secret(var: str, value: str) -> bytes:
+    if value == "":
+        return secrets.token_bytes(32)
+    _expect(var, "<hidden>", len(value) >= _MIN_SECRET_CHARS, f"at least {_MIN_SECRET_CHARS} characters")
+    return value.encode()
 
 
 def _check_directory(var: str, value: str) -> str:
@@ -387,14 +442,18 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "GATE_MAX_AUC_DROP": _check_share,
     "WORKERS": _check_int(0, 256),
     "API_KEYS": _check_api_keys,
+    "PSEUDONYM_KEY": _check_secret,
     "METRICS_PUBLIC": _check_bool,
     "NEW_CUSTOMER_MODEL": _check_model,
     "EXISTING_CUSTOMER_MODELS": _check_weighted_models,
     "ALLOW_DEGRADED": _check_bool,
+    "MODEL_MAX_BYTES": _check_int(1 << 16, 1 << 36),
     "MODEL_POLL_SECONDS": _check_seconds,
     "INFERENCE_THREADS": _check_int(1, 64),
     "MAX_BATCH_ROWS": _check_int(1, 10_000),
     "MAX_BODY_BYTES": _check_int(1024, 1 << 30),
+    "REQUEST_DEADLINE_SECONDS": _check_seconds,
+    "MAX_IN_FLIGHT": _check_int(1, 100_000),
     "DYNAMODB_MAX_CONNECTIONS": _check_int(1, 10_000),
     "DYNAMODB_TIMEOUT_SECONDS": _check_seconds,
     "DYNAMODB_MAX_ATTEMPTS": _check_int(1, 20),

@@ -212,13 +212,16 @@ class MotoServer(ChildServer):
 
 
 class DynamoDBLocal(ChildServer):
-    """AWS's DynamoDB Local on ``port`` (every interface), in memory, from the jar in ``install_dir``."""
+    """AWS's DynamoDB Local on ``port`` (every interface), from the jar in ``install_dir``: in memory, or
+    in ``db_dir``."""
 
     #: What ``make`` unpacks into ``CREDITSCORE_DYNAMODB_LOCAL_DIR``.
     JAR: Final = "DynamoDBLocal.jar"
     LIBRARIES: Final = "DynamoDBLocal_lib"
 
-    def __init__(self, port: int, install_dir: Path, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int, install_dir: Path, log_path: Path | None = None, db_dir: Path | None = None
+    ) -> None:
         self.endpoint_url = _reachable("127.0.0.1", port)
         jar = install_dir / self.JAR
         if not jar.is_file():
@@ -237,7 +240,8 @@ class DynamoDBLocal(ChildServer):
             f"-Djava.library.path={install_dir / self.LIBRARIES}",
             "-jar",
             str(jar),
-            "-inMemory",
+            # In memory unless told where to keep the data, which then outlives a restart.
+            *(["-dbPath", str(db_dir)] if db_dir else ["-inMemory"]),
             "-sharedDb",
             "-disableTelemetry",
             "-port",

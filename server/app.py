@@ -29,7 +29,8 @@ from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.scores import Scaling
 from server import dashboard, openapi, routes, schemas
-from server.middleware import APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems
+from server.admission import Admission
+from server.middleware import ADMISSION, APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems, shed
 from server.model_registry import ModelRegistry
 from server.repository import CustomerRepository
 from server.routes import METRICS_SCOPE, Route
@@ -101,6 +102,7 @@ ROUTES: Final = (
             **_NO_MODEL,
         },
         parameters=_IDEMPOTENCY_PARAMETERS,
+        waits=True,
     ),
     Route(
         "POST",
@@ -121,6 +123,7 @@ ROUTES: Final = (
             **_NO_MODEL,
         },
         parameters=_IDEMPOTENCY_PARAMETERS,
+        waits=True,
     ),
     Route(
         "POST",
@@ -131,6 +134,7 @@ ROUTES: Final = (
         request=schemas.ScoreRequest,
         response=schemas.ScoreResponse,
         errors={**_BAD_BODY, **_NO_MODEL},
+        waits=True,
     ),
     Route(
         "GET",
@@ -145,6 +149,7 @@ ROUTES: Final = (
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         ),
+        waits=True,
     ),
     Route(
         "GET",
@@ -161,6 +166,7 @@ ROUTES: Final = (
         "Check every model's current-version pointer now and load what changed",
         "admin",
         response=schemas.ReloadResponse,
+        waits=True,
     ),
     Route(
         "GET",
@@ -187,6 +193,7 @@ ROUTES: Final = (
                 "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_DASHBOARD_HOURS},
             },
         ),
+        waits=True,
     ),
     Route(
         "GET",
@@ -254,6 +261,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             executor,
             settings.max_batch_rows,
             settings.inference_threads,
+            settings.model_max_bytes,
         )
         scoring = Scoring(
             registry,
@@ -262,7 +270,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.existing_customer_models,
             settings.allow_degraded,
         )
-        repository = CustomerRepository(dynamodb, settings.customers_table, settings.score_history_table)
+        repository = CustomerRepository(
+            dynamodb, settings.customers_table, settings.score_history_table, settings.pseudonym_key
+        )
         stats = ScoreStats(repository.call, settings.score_history_table)
         app[SERVICE] = Service(settings, registry, repository, scoring, stats)
         await registry.check()
@@ -284,9 +294,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[observe, problems, authenticate], client_max_size=settings.max_body_bytes
+        middlewares=[observe, problems, shed, authenticate], client_max_size=settings.max_body_bytes
     )
     app[APP_SETTINGS] = settings
+    app[ADMISSION] = Admission(settings.max_in_flight)
     app[ROUTE_TABLE] = {}
     for route in ROUTES:
         resource = app.router.add_route(route.method, route.path, route.handler).resource

@@ -5,6 +5,11 @@ so requests that arrive together are scored together. Batching is opportunistic:
 first waiting request at once, with whatever else is already waiting, so an idle service adds no latency;
 while a batch runs, the requests that arrive meanwhile form the next one. Inference runs in a bounded
 executor, never on the event loop.
+
+One request's rows can never fail another's: rows with a value that is not finite, or beyond float32 (what
+the models compute in), are refused before they join a batch; rows whose probability comes out NaN or
+infinite are refused alone after it (:class:`UnscorableRows`, naming the rows); and when a grouped call
+raises, each request is scored again by itself, so only the one that breaks the model fails.
 """
 
 from __future__ import annotations
@@ -14,11 +19,24 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
 from plugins.contract import Matrix, Model, Vector
 from server.metrics import MODEL_BATCH_SIZE, MODEL_INFERENCE
+
+# float32's largest finite value: above it a model's input is already infinite.
+FLOAT32_MAX: Final = float(np.finfo(np.float32).max)
+
+
+class UnscorableRows(ValueError):
+    """Rows of one request a model cannot score; ``rows`` are their indices within the request."""
+
+    def __init__(self, rows: list[int], why: str) -> None:
+        super().__init__(f"rows {rows}: {why}")
+        self.rows = rows
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,9 @@ class Batcher:
             raise RuntimeError(f"the batcher of {self.name} {self.version} is closed")
         if rows.ndim != 2:
             raise ValueError(f"rows must be a matrix (n, features); got shape {rows.shape}")
+        outside = ~(np.abs(rows) <= FLOAT32_MAX).all(axis=1)  # NaN compares False: outside too
+        if outside.any():
+            raise UnscorableRows(np.flatnonzero(outside).tolist(), "a value is not finite in float32")
         future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(rows, explain, future))
         if self._dispatcher is None:
@@ -132,9 +153,12 @@ class Batcher:
             try:
                 pd, contributions = await loop.run_in_executor(self._executor, self._call, rows, explain_rows)
             except Exception as error:
-                for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(error)
+                if len(batch) == 1:
+                    _settle(batch[0], error)
+                else:
+                    # Which request broke the call is unknown: each is scored alone, so only it fails.
+                    for request in batch:
+                        await self._run_alone(request)
                 return
             start = explained_start = 0
             for request in batch:
@@ -143,8 +167,7 @@ class Batcher:
                 if request.explain and contributions is not None:
                     mine = contributions[explained_start : explained_start + len(request.rows)]
                     explained_start += len(request.rows)
-                if not request.future.done():
-                    request.future.set_result(Prediction(pd[start:end], mine))
+                _settle(request, _checked(pd[start:end], mine))
                 start = end
         finally:
             self._slots.release()
@@ -152,6 +175,18 @@ class Batcher:
             for request in batch:
                 if not request.future.done():
                     request.future.cancel()
+
+    async def _run_alone(self, request: _Request) -> None:
+        explain_rows = request.rows if request.explain else None
+        loop = asyncio.get_running_loop()
+        try:
+            pd, contributions = await loop.run_in_executor(
+                self._executor, self._call, request.rows, explain_rows
+            )
+        except Exception as error:
+            _settle(request, error)
+        else:
+            _settle(request, _checked(pd, contributions))
 
     def _call(self, rows: Matrix, explain_rows: Matrix | None) -> tuple[Vector, Matrix | None]:
         started = time.perf_counter()
@@ -164,3 +199,23 @@ class Batcher:
         if len(pd) != len(rows) or (contributions is not None and len(contributions) != explained):
             raise RuntimeError(f"{self.name} {self.version} returned results for another number of rows")
         return pd, contributions
+
+
+def _checked(pd: Vector, contributions: Matrix | None) -> Prediction | UnscorableRows:
+    """The request's prediction, or the rows whose probability is not a number in [0, 1] or whose
+    contributions are not finite."""
+    bad = ~((pd >= 0) & (pd <= 1))  # NaN compares False: bad too
+    if contributions is not None:
+        bad |= ~np.isfinite(contributions).all(axis=1)
+    if bad.any():
+        return UnscorableRows(np.flatnonzero(bad).tolist(), "the model gave no finite probability")
+    return Prediction(pd, contributions)
+
+
+def _settle(request: _Request, outcome: Prediction | BaseException) -> None:
+    if request.future.done():  # the caller gave up
+        return
+    if isinstance(outcome, BaseException):
+        request.future.set_exception(outcome)
+    else:
+        request.future.set_result(outcome)

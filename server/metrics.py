@@ -62,6 +62,12 @@ SCORES: Final = Counter(
     "Scores given, by segment, FICO band and basis (application, existing-models, application-only).",
     ["segment", "band", "basis"],
 )
+SHED: Final = Counter(
+    f"{PREFIX}shed_requests_total",
+    "Requests refused at once to protect the others: in_flight (503, the worker's cap) or rate_limit (429, "
+    "the key's rate), by API key id where known.",
+    ["reason", "api_key_id"],
+)
 IDEMPOTENT_REPLAYS: Final = Counter(
     f"{PREFIX}idempotent_replays_total",
     "Requests answered with an earlier answer to the same idempotency key (a client's retry), by route.",

@@ -1,5 +1,7 @@
 """What every request goes through, outermost first: observation (request id, metrics, one log line),
-error answers (problem+json, never a stack trace), then the API-key check.
+error answers (problem+json, never a stack trace) within the request's deadline, shedding past the
+worker's cap on requests in flight, then the API-key check with the key's rate limit
+(:mod:`server.admission`).
 
 Routes are labelled by their template (``/api/v1/customers/{national_id}/scores``), never by the path: a
 path can hold a national ID, and label values per customer would also swamp Prometheus.
@@ -19,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from creditscore.config import Settings
 from server import auth, metrics
+from server.admission import Admission, retry_after
 from server.problems import ProblemError
 from server.repository import RepositoryError
 from server.routes import API_KEY_ID, METRICS_SCOPE, Route
@@ -30,6 +33,7 @@ UNMATCHED: Final = "unmatched"
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 ROUTE_TABLE: Final = web.AppKey("route_table", dict[tuple[str, str], Route])
+ADMISSION: Final = web.AppKey("admission", Admission)
 APP_SETTINGS: Final = web.AppKey("app_settings", Settings)
 
 
@@ -77,6 +81,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             status=status,
             latency_ms=round(elapsed * 1000, 2),
             models=request.get("models"),
+            customer=request.get("customer"),
         )
         # A keep-alive connection serves its next request in the same context.
         structlog.contextvars.unbind_contextvars("request_id", API_KEY_ID)
@@ -85,8 +90,19 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request["request_id"]
+    route = route_of(request)
+    deadline = request.app[APP_SETTINGS].request_deadline_seconds if route and route.waits else None
     try:
-        return await handler(request)
+        # Every DynamoDB call and retry of the request ends by then; what is in flight is cancelled.
+        async with asyncio.timeout(deadline) as budget:
+            return await handler(request)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        log.warning("deadline_exceeded", deadline_seconds=deadline)
+        return ProblemError(
+            504, "deadline-exceeded", f"The request took longer than its {deadline:g} s deadline; try again"
+        ).response(request_id)
     except ProblemError as problem:
         return problem.response(request_id)
     except RepositoryError as error:
@@ -112,12 +128,32 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 @web.middleware
+async def shed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = route_of(request)
+    if route is None or route.scope in (None, METRICS_SCOPE):
+        return await handler(request)
+    admission = request.app[ADMISSION]
+    if not admission.enter():
+        metrics.SHED.labels(reason="in_flight", api_key_id="").inc()
+        raise ProblemError(
+            503,
+            "overloaded",
+            f"This worker holds {admission.max_in_flight} requests already; try again shortly",
+            headers=retry_after(1),
+        )
+    try:
+        return await handler(request)
+    finally:
+        admission.leave()
+
+
+@web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = route_of(request)
     settings = request.app[APP_SETTINGS]
     scope = route.scope if route else None
-    if scope == METRICS_SCOPE:
-        scope = None if settings.metrics_public else "admin"
+    if scope == METRICS_SCOPE and settings.metrics_public:
+        scope = None
     if scope is None:
         return await handler(request)
     challenge = {"WWW-Authenticate": 'Bearer realm="creditscore"'}
@@ -132,6 +168,19 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     # Every later log line of the request, and every record it writes, says which client asked.
     request[API_KEY_ID] = entry.key_id
     structlog.contextvars.bind_contextvars(api_key_id=entry.key_id)
-    if scope not in entry.scopes:
-        raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {scope} scope")
+    wait = request.app[ADMISSION].wait_for_token(entry)
+    if wait:
+        metrics.SHED.labels(reason="rate_limit", api_key_id=entry.key_id).inc()
+        raise ProblemError(
+            429,
+            "rate-limited",
+            f"This key may make {entry.rate:g} requests a second (bursts of {entry.burst:g}); try again "
+            "shortly",
+            headers=retry_after(wait),
+        )
+    # The admin scope reads what the metrics scope reads; a metrics key does nothing else.
+    accepted = {METRICS_SCOPE, "admin"} if scope == METRICS_SCOPE else {scope}
+    if not accepted & entry.scopes:
+        needed = " or ".join(sorted(accepted))
+        raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {needed} scope")
     return await handler(request)

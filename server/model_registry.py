@@ -89,6 +89,7 @@ class ModelRegistry:
         executor: Executor,
         max_rows: int,
         concurrency: int,
+        max_bytes: int,
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -97,6 +98,7 @@ class ModelRegistry:
         self._executor = executor
         self._max_rows = max_rows
         self._concurrency = concurrency
+        self._max_bytes = max_bytes
         self._served: dict[str, ServedModel] = {}
         self._problems: dict[str, str] = dict.fromkeys(self._names, "not loaded yet")
         # The watcher and an admin reload may overlap; two loads of one version would waste a swap.
@@ -229,14 +231,15 @@ class ModelRegistry:
             raise ArtifactError(f"cannot read {self._where(key)}: {error}") from None
         return data
 
-    async def _keys(self, prefix: str) -> list[str]:
+    async def _keys(self, prefix: str) -> dict[str, int]:
+        """Every key under ``prefix`` with its size in bytes."""
         paginator = self._s3.get_paginator("list_objects_v2")
         try:
-            return [
-                str(item["Key"])
+            return {
+                str(item["Key"]): int(item["Size"])
                 async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix)
                 for item in page.get("Contents", [])
-            ]
+            }
         except (ClientError, BotoCoreError) as error:
             raise ArtifactError(f"cannot list {self._where(prefix)}: {error}") from None
 
@@ -251,7 +254,12 @@ class ModelRegistry:
         """The version's manifest and every other object of its folder by name (extra ones included, so
         that verification reports them)."""
         prefix = version_prefix(name, version)
-        keys = await self._keys(prefix)
+        sizes = await self._keys(prefix)
+        # Refused before a byte is read: a version that would not fit keeps the old one serving.
+        if (total := sum(sizes.values())) > self._max_bytes:
+            limit = f"CREDITSCORE_MODEL_MAX_BYTES ({self._max_bytes:,})"
+            raise ArtifactError(f"{name} {version} holds {total:,} bytes, above {limit}")
+        keys = list(sizes)
         contents = await asyncio.gather(*(self._read(key) for key in keys))
         found = {
             key[len(prefix) :]: data for key, data in zip(keys, contents, strict=True) if data is not None

@@ -18,7 +18,6 @@ from server.routes import METRICS_SCOPE, Route
 from server.schemas import Problem
 
 _REF: Final = "#/components/schemas/{model}"
-_AUTH_ERRORS: Final = {401: "No API key, or not a valid one", 403: "The key lacks the route's scope"}
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -39,9 +38,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": "Success",
             "content": {route.produces: {"schema": {"type": "string"}}},
         }
-    errors = dict(route.errors)
-    if route.scope is not None:
-        errors |= _AUTH_ERRORS
+    errors = route.statuses()
     errors[500] = "Unexpected error; the answer carries the request id, never details"
     for status, description in sorted(errors.items()):
         responses[str(status)] = _problem(f"{TITLES.get(status, 'Error')}: {description}")
@@ -58,7 +55,9 @@ def _operation(route: Route) -> dict[str, Any]:
         }
     if route.scope == METRICS_SCOPE:
         operation["security"] = [{}, {"apiKey": []}, {"bearer": []}]
-        operation["description"] = "Open unless CREDITSCORE_METRICS_PUBLIC=false, then the admin scope."
+        operation["description"] = (
+            "Open unless CREDITSCORE_METRICS_PUBLIC=false, then the metrics (or admin) scope."
+        )
     elif route.scope is not None:
         operation["security"] = [{"apiKey": []}, {"bearer": []}]
         operation["description"] = f"Needs an API key with the `{route.scope}` scope."

@@ -18,6 +18,10 @@ from server.schemas import FORMATS, FieldProblem, Problem
 
 CONTENT_TYPE: Final = "application/problem+json"
 TYPE_BASE: Final = "https://creditscore.local/problems/"
+#: Field problems listed in one answer, and fields named in its detail: a body of 1,000 bad rows gets a
+#: short answer (the rest are counted in ``more_errors``), whatever it costs to find them.
+MAX_LISTED: Final = 50
+MAX_NAMED: Final = 10
 
 TITLES: Final = {
     400: "Bad request",
@@ -29,8 +33,10 @@ TITLES: Final = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 
@@ -50,7 +56,7 @@ class ProblemError(Exception):
         self.status = status
         self.slug = slug
         self.detail = detail
-        self.errors = list(errors)
+        self.errors = list(errors[:MAX_LISTED])
         self.headers = headers or {}
         self.extra = extra
 
@@ -92,7 +98,18 @@ def _message(error: Any) -> str:
 
 
 def invalid(error: ValidationError, where: str = "request body") -> ProblemError:
-    """A 422 naming every bad field of a pydantic validation failure."""
-    problems = [FieldProblem(field=_field(e["loc"]), message=_message(e)) for e in error.errors()]
-    fields = ", ".join(dict.fromkeys(p.field for p in problems))
-    return ProblemError(422, "invalid-input", f"The {where} has invalid fields: {fields}", problems)
+    """A 422 naming the bad fields of a pydantic validation failure (the first :data:`MAX_LISTED`)."""
+    listed = error.errors(include_url=False, include_context=False, include_input=False)[:MAX_LISTED]
+    problems = [FieldProblem(field=_field(e["loc"]), message=_message(e)) for e in listed]
+    return invalid_fields(problems, error.error_count(), where)
+
+
+def invalid_fields(problems: Sequence[FieldProblem], total: int, where: str) -> ProblemError:
+    """A 422 listing ``problems``, the first of ``total``; its detail names the first few fields."""
+    fields = list(dict.fromkeys(p.field for p in problems))
+    named = ", ".join(fields[:MAX_NAMED])
+    if total > MAX_NAMED:
+        named += f" and {total - min(len(fields), MAX_NAMED)} more"
+    more = total - len(problems[:MAX_LISTED]) if total > MAX_LISTED else None
+    detail = f"The {where} has invalid fields: {named}"
+    return ProblemError(422, "invalid-input", detail, problems, more_errors=more)

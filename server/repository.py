@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from creditscore import contacts
 from creditscore.aws import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX, to_decimal
 from creditscore.logs import mask_pii, pseudonym
+from server import request_json
 from server.metrics import DYNAMODB_DURATION, DYNAMODB_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -106,10 +107,11 @@ def decimals(value: Any) -> Any:
 
 
 class CustomerRepository:
-    def __init__(self, client: Any, customers_table: str, history_table: str) -> None:
+    def __init__(self, client: Any, customers_table: str, history_table: str, pseudonym_key: bytes) -> None:
         self._client = client
         self._customers = customers_table
         self._history = history_table
+        self._pseudonym_key = pseudonym_key
 
     async def get(self, national_id: str) -> Item | None:
         """The customer as stored now (a strongly consistent read), None when there is none."""
@@ -258,12 +260,12 @@ class CustomerRepository:
             "Limit": limit + 1,
         }
         if cursor is not None:
-            request["ExclusiveStartKey"] = _start_key(national_id, cursor)
+            request["ExclusiveStartKey"] = self._start_key(national_id, cursor)
         response = await self.call("Query", **request)
         rows = response["Items"]
         # Fewer rows than asked for with a LastEvaluatedKey: DynamoDB stopped at its 1 MB page size.
         last = rows[limit - 1] if len(rows) > limit else response.get("LastEvaluatedKey")
-        next_cursor = None if last is None else _cursor(national_id, last[HISTORY_SORT_KEY]["S"])
+        next_cursor = None if last is None else self._cursor(national_id, last[HISTORY_SORT_KEY]["S"])
         return [_deserialize(row) for row in rows[:limit]], next_cursor
 
     async def ping(self) -> None:
@@ -307,6 +309,26 @@ class CustomerRepository:
                 raise _failed(operation, f"{type(error).__name__}: {error}") from error
         return response
 
+    def _cursor(self, national_id: str, sort_key: str) -> str:
+        # The customer is bound by keyed pseudonym: a cursor travels in URLs and must not carry the
+        # national ID, nor a plain hash of it (9 or 12 digits are quickly tried).
+        customer = pseudonym(national_id, self._pseudonym_key)
+        body = json.dumps({"customer": customer, "after": sort_key}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+    def _start_key(self, national_id: str, cursor: str) -> dict[str, Any]:
+        try:
+            raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+            body = request_json.parse(raw)
+        except ValueError as error:  # binascii and request_json's errors are ValueErrors
+            raise CursorError(_MALFORMED_CURSOR) from error
+        after = body.get("after") if isinstance(body, dict) else None
+        if not isinstance(after, str) or not after:
+            raise CursorError(_MALFORMED_CURSOR)
+        if body.get("customer") != pseudonym(national_id, self._pseudonym_key):
+            raise CursorError("the history cursor belongs to another customer's history")
+        return {**_key(national_id), HISTORY_SORT_KEY: {"S": after}}
+
 
 def _failed(operation: str, reason: str) -> RepositoryError:
     DYNAMODB_ERRORS.labels(operation=operation).inc()
@@ -348,23 +370,3 @@ def _serialize(item: Item) -> dict[str, Any]:
 
 def _deserialize(item: dict[str, Any]) -> Item:
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
-
-
-def _cursor(national_id: str, sort_key: str) -> str:
-    # The customer is bound by pseudonym: a cursor travels in URLs and must not carry the national ID.
-    body = json.dumps({"customer": pseudonym(national_id), "after": sort_key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
-
-
-def _start_key(national_id: str, cursor: str) -> dict[str, Any]:
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        body = json.loads(raw)
-    except ValueError as error:  # binascii, Unicode and JSON errors all are ValueErrors
-        raise CursorError(_MALFORMED_CURSOR) from error
-    after = body.get("after") if isinstance(body, dict) else None
-    if not isinstance(after, str) or not after:
-        raise CursorError(_MALFORMED_CURSOR)
-    if body.get("customer") != pseudonym(national_id):
-        raise CursorError("the history cursor belongs to another customer's history")
-    return {**_key(national_id), HISTORY_SORT_KEY: {"S": after}}

@@ -6,7 +6,6 @@ cannot exist undocumented. Handlers raise :class:`server.problems.ProblemError` 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +15,12 @@ from typing import Any, Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from creditscore.logs import pseudonym
 from plugins.scores import band
-from server import idempotency, metrics
-from server.problems import ProblemError, invalid
+from server import idempotency, metrics, request_json
+from server.batching import UnscorableRows
+from server.model_registry import ServedModel
+from server.problems import MAX_LISTED, ProblemError, invalid, invalid_fields
 from server.repository import AmbiguousLookup, CursorError, Item, LookupField, Refused, decimals
 from server.schemas import (
     ExistingCustomerConflict,
@@ -71,6 +73,22 @@ class Route:
     parameters: Sequence[Mapping[str, Any]] = ()
     #: Media type of a non-JSON success answer.
     produces: str = "application/json"
+    #: The route waits on DynamoDB, S3 or a model, so the request deadline applies (504).
+    waits: bool = False
+
+    def statuses(self) -> dict[int, str]:
+        """Every error status the route can answer but 500, with when: its own, the API key's (when it
+        needs one), admission's (scoring and admin routes) and the deadline's (routes that wait)."""
+        found = dict(self.errors)
+        if self.scope is not None:
+            found |= {401: "No API key, or not a valid one", 403: "The key lacks the route's scope"}
+        if self.scope not in (None, METRICS_SCOPE):
+            found[429] = "The key's rate limit is spent; Retry-After says when to try again"
+            overloaded = "the worker holds its cap of requests already (Retry-After)"
+            found[503] = f"{found[503]}; or {overloaded}" if 503 in found else overloaded.capitalize()
+        if self.waits:
+            found[504] = "The request's deadline (CREDITSCORE_REQUEST_DEADLINE_SECONDS) passed"
+        return found
 
 
 def now_iso() -> str:
@@ -92,9 +110,9 @@ async def read_body(request: web.Request, kind: type[Body]) -> Body:
         limit = service(request).settings.max_body_bytes
         raise ProblemError(413, "body-too-large", f"The body is larger than {limit} bytes") from None
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ProblemError(400, "malformed-json", "The body is not valid JSON") from None
+        document = request_json.parse(raw)
+    except request_json.MalformedJson as error:
+        raise ProblemError(400, "malformed-json", f"The body is not accepted: {error}") from None
     try:
         return kind.model_validate(document)
     except ValidationError as error:
@@ -136,6 +154,11 @@ async def _answer_again(
     if not refused.replayed:
         return None
     return await idempotency.earlier_answer(service(request).repository, once)
+
+
+def _log_customer(request: web.Request, national_id: str) -> None:
+    """The request's log line names the customer by keyed pseudonym, never by national ID."""
+    request["customer"] = pseudonym(national_id, service(request).settings.pseudonym_key)
 
 
 def _json_answer(body: bytes) -> web.Response:
@@ -183,6 +206,7 @@ async def ready(request: web.Request) -> web.Response:
 async def predict_new_customer(request: web.Request) -> web.Response:
     form = await read_body(request, NewCustomerRequest)
     svc = service(request)
+    _log_customer(request, form.national_id)
     caller = request[API_KEY_ID]
     once = idempotency.of(request, NEW_CUSTOMER_PATH, form, caller)
     if (earlier := await idempotency.earlier_answer(svc.repository, once)) is not None:
@@ -196,7 +220,10 @@ async def predict_new_customer(request: web.Request) -> web.Response:
         raise ProblemError(
             503, "model-unavailable", f"{served.name} takes features an application does not give: {error}"
         ) from None
-    prediction = await served.batcher.predict(rows, explain=True)
+    try:
+        prediction = await served.batcher.predict(rows, explain=True)
+    except UnscorableRows as error:
+        raise _unscorable(error, "body") from None
     pd = float(prediction.pd[0])
     score = svc.scoring.scaling.score(pd)
     grade = band(score)
@@ -269,6 +296,7 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
     if (earlier := await idempotency.earlier_answer(svc.repository, once)) is not None:
         return earlier
     customer = await _find(svc, lookup, value)
+    _log_customer(request, str(customer["national_id"]))
     for _ in range(UPDATE_ATTEMPTS):
         combined = await svc.scoring.stored_customer(customer)
         request["models"] = {name: r.version for name, r in combined.results.items()}
@@ -332,37 +360,44 @@ def _existing_answer(customer: Item, combined: Combined, request_id: str, scored
     )
 
 
-def _row_problems(
-    rows: Sequence[Mapping[str, float]], required: set[str], allowed: set[str]
-) -> list[FieldProblem]:
-    problems = []
+def _row_problems(rows: Sequence[Mapping[str, float]], features: set[str]) -> tuple[list[FieldProblem], int]:
+    """The first :data:`MAX_LISTED` problems of the rows' feature names (each row must hold exactly
+    ``features``), and how many there are in all: counting costs a set difference per row, listing is
+    bounded."""
+    problems: list[FieldProblem] = []
+    total = 0
     for index, row in enumerate(rows):
-        problems += [
-            FieldProblem(field=f"rows[{index}].{name}", message="is not a feature of this segment's models")
-            for name in sorted(set(row) - allowed)
-        ]
-        problems += [
-            FieldProblem(field=f"rows[{index}].{name}", message="is required")
-            for name in sorted(required - set(row))
-        ]
-    return problems
+        names = set(row)
+        unknown, missing = names - features, features - names
+        total += len(unknown) + len(missing)
+        if len(problems) < MAX_LISTED:
+            problems += [
+                FieldProblem(
+                    field=f"rows[{index}].{name}", message="is not a feature of this segment's models"
+                )
+                for name in sorted(unknown)
+            ]
+            problems += [
+                FieldProblem(field=f"rows[{index}].{name}", message="is required") for name in sorted(missing)
+            ]
+    return problems[:MAX_LISTED], total
 
 
-async def score(request: web.Request) -> web.Response:
-    body = await read_body(request, ScoreRequest)
-    svc = service(request)
-    if body.segment == "new":
-        served = svc.scoring.new_customer_model()
-        features = set(served.features)
-        allowed = features
-    else:
-        features = allowed = svc.scoring.existing_features()
-    problems = _row_problems(body.rows, features, allowed)
-    if problems:
-        fields = ", ".join(p.field for p in problems[:10])
-        raise ProblemError(422, "invalid-input", f"The rows have invalid fields: {fields}", problems)
+def _unscorable(error: UnscorableRows, field: str | None = None) -> ProblemError:
+    """A 422 for rows a model cannot score (``field`` names the one row of a form, else rows[i])."""
+    problems = [
+        FieldProblem(field=field or f"rows[{row}]", message=f"cannot be scored: {error.why}")
+        for row in error.rows
+    ]
+    return invalid_fields(problems, len(problems), "request body")
+
+
+async def _scored_rows(
+    svc: Service, body: ScoreRequest, served: ServedModel | None, request: web.Request
+) -> list[dict[str, Any]]:
+    """Each row's score: by the new-customer model (``served``) or by the existing-customer models."""
     results: list[dict[str, Any]] = []
-    if body.segment == "new":
+    if served is not None:
         request["models"] = {served.name: served.version}
         pds = (await served.batcher.predict(matrix(body.rows, served.features))).pd
         for pd in map(float, pds):
@@ -376,17 +411,33 @@ async def score(request: web.Request) -> web.Response:
                     "model_scores": {served.name: model_score},
                 }
             )
-    else:
-        for combined in await svc.scoring.combined(body.rows):
-            request["models"] = {name: r.version for name, r in combined.results.items()}
-            results.append(
-                {
-                    "score": combined.score,
-                    "band": combined.band,
-                    "probability_of_default": None,
-                    "model_scores": _model_scores(combined),
-                }
-            )
+        return results
+    for combined in await svc.scoring.combined(body.rows):
+        request["models"] = {name: r.version for name, r in combined.results.items()}
+        results.append(
+            {
+                "score": combined.score,
+                "band": combined.band,
+                "probability_of_default": None,
+                "model_scores": _model_scores(combined),
+            }
+        )
+    return results
+
+
+async def score(request: web.Request) -> web.Response:
+    body = await read_body(request, ScoreRequest)
+    svc = service(request)
+    served = svc.scoring.new_customer_model() if body.segment == "new" else None
+    problems, total = _row_problems(
+        body.rows, set(served.features) if served else svc.scoring.existing_features()
+    )
+    if total:
+        raise invalid_fields(problems, total, "request body")
+    try:
+        results = await _scored_rows(svc, body, served, request)
+    except UnscorableRows as error:
+        raise _unscorable(error) from None
     response = ScoreResponse(segment=body.segment, results=results, request_id=request["request_id"])  # type: ignore[arg-type]
     return json_response(response)
 
@@ -410,6 +461,7 @@ async def score_history(request: web.Request) -> web.Response:
     except ValidationError as error:
         raise invalid(error, "request") from None
     repository = service(request).repository
+    _log_customer(request, query.national_id)
     try:
         items, cursor = await repository.history(query.national_id, query.limit, query.cursor)
     except CursorError as error:

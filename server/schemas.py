@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,8 +26,14 @@ from etl.schemas import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
 MAX_SCORE_ROWS: Final = 1000
 MAX_HISTORY_PAGE: Final = 100
 MAX_DASHBOARD_HOURS: Final = 168
-# Far above any real balance in VND, far below where float64 stops holding whole numbers exactly.
+# Money is what a bank's ledger column holds: VND with at most 2 decimals, up to 10^15 (a DECIMAL(17,2),
+# far above any real balance, far below where float64 stops holding cents exactly). The grid also keeps
+# every derived ratio finite in float32 (savings / income is at most 10^15 / 0.01) and every amount a number
+# DynamoDB stores (no 1e-200).
 MAX_MONEY: Final = 1e15
+MONEY_DECIMALS: Final = 2
+# Feature values of /api/v1/score rows: finite and well inside float32 (3.4e38), which the models compute in.
+MAX_FEATURE_MAGNITUDE: Final = 1e15
 
 #: What each pattern-checked field must look like, for error messages that help without echoing input.
 FORMATS: Final = {
@@ -48,14 +55,36 @@ def _yes_no(value: Any) -> Any:
 NationalId = Annotated[str, Field(pattern=NATIONAL_ID_PATTERN, examples=["001234567890"])]
 Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254, examples=["an.nguyen@example.com"])]
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN, examples=["0912345678"])]
-Money = Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, description="VND, finite, 0 or more")]
+
+
+def _on_money_grid(value: float) -> float:
+    if round(value, MONEY_DECIMALS) != value:
+        raise PydanticCustomError("money_decimals", "must have at most 2 decimals (VND)")
+    return value
+
+
+Money = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="VND, 0 to 10^15, at most 2 decimals",
+        # Stated in the schema, checked by _on_money_grid: pydantic's own float multiple_of refuses
+        # ~8 % of valid amounts above 10^12 (float remainders).
+        json_schema_extra={"multipleOf": 10**-MONEY_DECIMALS},
+    ),
+    AfterValidator(_on_money_grid),
+]
 YesNo = Annotated[
     bool,
     BeforeValidator(_yes_no),
     WithJsonSchema({"oneOf": [{"type": "boolean"}, {"enum": ["Yes", "No"]}], "default": "No"}),
 ]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FeatureValue = Annotated[float, Field(allow_inf_nan=False)]
+FeatureValue = Annotated[
+    float, Field(ge=-MAX_FEATURE_MAGNITUDE, le=MAX_FEATURE_MAGNITUDE, allow_inf_nan=False)
+]
 
 
 class _Request(BaseModel):
@@ -319,5 +348,6 @@ class Problem(_Response):
     status: int
     detail: str
     request_id: str
-    errors: list[FieldProblem] = []
+    errors: list[FieldProblem] = Field(default=[], description="The bad fields, at most 50")
+    more_errors: int | None = Field(default=None, description="Bad fields found beyond the 50 listed")
     existing_customer: ExistingCustomerConflict | None = None

@@ -32,6 +32,7 @@ import numpy as np
 from etl.features import FEATURES, GROUPS, application_features
 from plugins.contract import Matrix
 from plugins.scores import Scaling, band, combine
+from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError
 from server.schemas import NewCustomerRequest
@@ -158,6 +159,16 @@ class Scoring:
 
     async def stored_customer(self, item: Mapping[str, Any]) -> Combined:
         """One stored customer scored by the policy of the module doc."""
+        try:
+            return await self._stored_customer(item)
+        except UnscorableRows as error:
+            raise ProblemError(
+                409,
+                "customer-not-scorable",
+                f"The data stored for this customer cannot be scored: {error.why}",
+            ) from None
+
+    async def _stored_customer(self, item: Mapping[str, Any]) -> Combined:
         row = stored_features(item)
         loaded, missing = self._loaded()
         self._refuse_transient(missing)
@@ -201,6 +212,8 @@ class Scoring:
         pds = {}
         failed = {}
         for (name, (served, _)), outcome in zip(calls.items(), outcomes, strict=True):
+            if isinstance(outcome, UnscorableRows):
+                raise outcome  # the rows' values, not the model: no other model's answer makes it right
             if isinstance(outcome, BaseException):
                 failed[name] = f"inference failed: {type(outcome).__name__}"
             else:
@@ -232,6 +245,8 @@ class Scoring:
             )
         try:
             prediction = await served.batcher.predict(matrix([row], served.features))
+        except UnscorableRows:
+            raise
         except Exception as error:
             raise ProblemError(
                 503,

@@ -4,6 +4,7 @@ through ``request.app``."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Final
@@ -34,15 +35,20 @@ class Service:
         if time.monotonic() - checked_at < PROBE_SECONDS:
             return answer
         try:
-            await self.repository.ping()
+            # A load balancer's health check gives up after seconds: so does the probe.
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                await self.repository.ping()
             answer = "ok"
         except RepositoryError as error:
             answer = str(error)
+        except TimeoutError:
+            answer = f"DynamoDB did not answer within {PROBE_TIMEOUT_SECONDS:g} s"
         self._probe = (time.monotonic(), answer)
         return answer
 
 
 PROBE_SECONDS: Final = 2.0
+PROBE_TIMEOUT_SECONDS: Final = 2.0
 SERVICE: Final = web.AppKey("service", Service)
 
 

@@ -1,7 +1,7 @@
 """docs/api.md cannot drift from the route table: every route has a ``METHOD /path`` section, every
 section is a route, and each section's error table lists exactly statuses the route can answer (its
-``Route.errors``, 401/403 when it needs a key, 500) and every one of its ``Route.errors`` and auth statuses,
-each with a problem ``type`` the service really uses."""
+``Route.statuses()``: its own, 401/403 when it needs a key, 429/503 where requests are admitted, 504, and
+500) and every one of them, each with a problem ``type`` the service really uses."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ _HEADING: Final = re.compile(r"^(#{2,4})\s+`?([A-Z]+) (/\S*?)`?\s*$")
 _ANY_HEADING: Final = re.compile(r"^(#{1,6})\s")
 _ERROR_ROW: Final = re.compile(r"^\|\s*(\d{3})\s*\|([^|]*)\|")
 _SLUG: Final = re.compile(r"`([a-z][a-z-]*)`")
-AUTH_STATUSES: Final = frozenset({401, 403})
 NOT_A_HEADING: Final = 7
 
 
@@ -62,12 +61,12 @@ def documented_errors(section: str) -> dict[int, set[str]]:
 
 
 def answerable(route: Route) -> set[int]:
-    """Every error status the route can answer: its own, auth when it needs a key, and 500."""
-    return set(route.errors) | (set(AUTH_STATUSES) if route.scope is not None else set()) | {500}
+    """Every error status the route can answer: Route.statuses() and 500."""
+    return set(route.statuses()) | {500}
 
 
 def required(route: Route) -> set[int]:
-    return set(route.errors) | (set(AUTH_STATUSES) if route.scope is not None else set())
+    return set(route.statuses())
 
 
 @pytest.fixture(scope="module")

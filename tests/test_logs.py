@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -27,5 +28,15 @@ def test_mask_and_pseudonym() -> None:
     assert mask_pii("id=079123456789;") == "id=<redacted>;"
     request_id = "60da2399bca123456789d62ed16baaaf"  # a uuid4 hex holding a 9-digit run
     assert mask_pii(f"request_id={request_id}") == f"request_id={request_id}"
-    assert pseudonym("001085012345") == pseudonym("001085012345") != pseudonym("001085012346")
-    assert "001085012345" not in pseudonym("001085012345")
+    key = b"a" * 32
+    assert pseudonym("001085012345", key) == pseudonym("001085012345", key) != pseudonym("001085012346", key)
+    assert "001085012345" not in pseudonym("001085012345", key)
+
+
+def test_a_pseudonym_cannot_be_undone_without_the_key() -> None:
+    """Hashing every 9-digit ID undoes an unkeyed hash in minutes; the HMAC's key is what stops it."""
+    national_id = "001085012345"
+    tag = pseudonym(national_id, b"the service's secret, 32 chars.")
+    for guess_key in (b"", b"0" * 32, b"the service's secret, 32 chars!"):
+        assert pseudonym(national_id, guess_key) != tag
+    assert hashlib.sha256(national_id.encode()).hexdigest()[: len(tag)] != tag

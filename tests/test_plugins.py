@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -304,3 +305,23 @@ def test_extratrees_refuses_artifacts_holding_other_types() -> None:
     # Every type in this one is trusted by skops, but it is not the model the scorer serves.
     with pytest.raises(ValueError, match="GradientBoostingClassifier"):
         scorer.load({extratrees_social.MODEL_FILE: skops.io.dumps(boosted)})
+
+
+@pytest.mark.parametrize(
+    ("hidden", "why"),
+    [
+        ([4096, 4096, 4096], "parameters, above the plugin's 10,000,000"),
+        ([100_000], "at most 8 layers of 1 to 4096 units"),
+        ([64] * 9, "at most 8 layers"),
+        ([0], "at most 8 layers of 1 to 4096 units"),
+        ("64", "at most 8 layers"),
+    ],
+)
+def test_a_network_config_beyond_the_limits_is_refused_before_torch_allocates_it(
+    hidden: Any, why: str
+) -> None:
+    files = dict(fit("pytorch-traditional", seed=0))
+    config = json.loads(files[pytorch_traditional.CONFIG_FILE])
+    files[pytorch_traditional.CONFIG_FILE] = json.dumps({**config, "hidden": hidden}).encode()
+    with pytest.raises(ValueError, match=why):
+        CASES["pytorch-traditional"].scorer.load(files)

@@ -17,12 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT
-from creditscore.config import Settings
+from creditscore.config import ApiKey, Settings
 from creditscore.contacts import is_customer_key
 from etl.features import GROUPS, names
 from plugins.manager import scorer
 from plugins.scores import band
 from server.app import create_app
+from server.auth import hash_key
 from server.repository import decimals
 from server.service import SERVICE
 from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
@@ -495,10 +496,23 @@ async def test_keys_are_checked_and_scopes_enforced(client: TestClient[Any, Any]
     assert set((await bearer.json())["results"].values()) == {"unchanged"}
 
 
-async def test_metrics_can_require_the_admin_scope(make_client: Callable[..., Any]) -> None:
-    client = await make_client(metrics_public=False)
+async def test_metrics_can_require_a_metrics_key_which_can_do_nothing_else(
+    make_client: Callable[..., Any], service_settings: Settings
+) -> None:
+    scrape = "cs_test-metrics-key"
+    keys = (
+        *with_keys(service_settings).api_keys,
+        ApiKey(hash_key(scrape), frozenset({"metrics"}), "prometheus"),
+    )
+    client = await make_client(metrics_public=False, api_keys=keys)
     assert (await client.get("/metrics")).status == 401
+    assert (await client.get("/metrics", headers=HEADERS)).status == 403
     assert (await client.get("/metrics", headers={"X-API-Key": ADMIN_KEY})).status == 200
+    assert (await client.get("/metrics", headers={"X-API-Key": scrape})).status == 200
+    assert (await client.get("/api/v1/dashboard", headers={"X-API-Key": scrape})).status == 200
+    for method, path in (("POST", NEW), ("GET", "/api/v1/models"), ("POST", "/admin/models/reload")):
+        refused = await client.request(method, path, json=applicant(), headers={"X-API-Key": scrape})
+        assert refused.status == 403, path
 
 
 # --- metrics, OpenAPI, logs ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import aioboto3
 import numpy as np
@@ -22,7 +23,7 @@ from creditscore.config import Settings
 from plugins.artifacts import Pointer, pointer_key, version_prefix
 from plugins.contract import Matrix, Vector
 from plugins.manager import installed, scorer
-from server.batching import Batcher
+from server.batching import Batcher, UnscorableRows
 from server.metrics import render
 from server.model_registry import ModelRegistry
 from tests.factories import SMALL_PARAMS, customers
@@ -135,13 +136,17 @@ async def open_registry(executor: ThreadPoolExecutor) -> AsyncIterator[OpenRegis
     async with contextlib.AsyncExitStack() as stack:
 
         async def open_registry(
-            settings: Settings, names: Sequence[str] = (NAME,), max_rows: int = 256, concurrency: int = 2
+            settings: Settings,
+            names: Sequence[str] = (NAME,),
+            max_rows: int = 256,
+            concurrency: int = 2,
+            max_bytes: int = 1 << 30,
         ) -> ModelRegistry:
             s3 = await stack.enter_async_context(
                 aioboto3.Session().client("s3", **aws.client_kwargs(settings, "s3"))
             )
             registry = ModelRegistry(
-                s3, settings.models_bucket, names, installed(), executor, max_rows, concurrency
+                s3, settings.models_bucket, names, installed(), executor, max_rows, concurrency, max_bytes
             )
             stack.push_async_callback(registry.close)
             return registry
@@ -198,23 +203,48 @@ async def test_explain_gives_contributions_only_to_the_requests_that_ask(
     await batcher.close()
 
 
-async def test_a_model_error_fails_exactly_its_batch(executor: ThreadPoolExecutor) -> None:
-    model = Recording()
-    batcher = Batcher(model, "m", "v", executor, max_rows=256, concurrency=1)
+async def _grouped_after_a_running_call(batcher: Batcher, model: Recording, *rows: Matrix) -> list[Any]:
+    """Outcomes (Prediction or exception) of ``rows``' requests, queued while another call runs, so they go
+    out together as the next batch."""
     model.release.clear()
     running = asyncio.create_task(batcher.predict(row(0.1)))
     await until(lambda: model.running == 1)
-    # Queued while the first batch runs, so they go out together as the next one.
-    bad = asyncio.create_task(batcher.predict(row(-1.0)))
-    innocent = asyncio.create_task(batcher.predict(row(0.2)))
+    grouped = [asyncio.create_task(batcher.predict(r)) for r in rows]
     await asyncio.sleep(0.01)
     model.release.set()
     assert (await running).pd.tolist() == [0.1]
-    for failed in (bad, innocent):
-        with pytest.raises(ValueError, match="a negative row"):
-            await failed
-    assert (await batcher.predict(row(0.3))).pd.tolist() == [0.3]
-    assert model.predicted() == [1, 2, 1]
+    return list(await asyncio.gather(*grouped, return_exceptions=True))
+
+
+async def test_a_model_error_in_a_batch_fails_only_the_request_that_caused_it(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Recording()
+    batcher = Batcher(model, "m", "v", executor, max_rows=256, concurrency=1)
+    bad, innocent, other = await _grouped_after_a_running_call(batcher, model, row(-1.0), row(0.2), row(0.4))
+    assert isinstance(bad, ValueError)
+    assert "a negative row" in str(bad)
+    assert innocent.pd.tolist() == [0.2]
+    assert other.pd.tolist() == [0.4]
+    # The grouped call failed, then each request was scored alone.
+    assert model.predicted() == [1, 3, 1, 1, 1]
+    await batcher.close()
+
+
+async def test_rows_a_model_cannot_score_are_refused_alone(executor: ThreadPoolExecutor) -> None:
+    model = Recording()
+    batcher = Batcher(model, "m", "v", executor, max_rows=256, concurrency=1)
+    with pytest.raises(UnscorableRows) as refused:
+        await batcher.predict(np.array([[0.1, 0.0], [np.inf, 0.0], [0.2, 1e39], [np.nan, 0.0]]))
+    assert refused.value.rows == [1, 2, 3]
+    assert model.predicted() == [], "refused before any model call"
+    # A NaN or out-of-range probability comes back: its rows are refused, the requests beside it answered.
+    nan_pd, innocent = await _grouped_after_a_running_call(
+        batcher, model, np.array([[0.3, 0.0], [1.5, 0.0]]), row(0.2)
+    )
+    assert isinstance(nan_pd, UnscorableRows)
+    assert nan_pd.rows == [1]
+    assert innocent.pd.tolist() == [0.2]
     await batcher.close()
 
 
@@ -444,6 +474,27 @@ async def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(
     ]
     rows = rows_for(NAME, 8)
     assert np.array_equal((await served.batcher.predict(rows)).pd, v1.model.predict_pd(rows))
+
+
+async def test_a_version_too_large_is_refused_before_it_is_read_and_the_old_one_keeps_serving(
+    settings: Settings, versions: list[pipeline.TrainingResult], open_registry: OpenRegistry
+) -> None:
+    v1, v2 = versions[0], versions[1]
+    publish(settings, v1)
+    registry = await open_registry(settings, max_bytes=4 << 20)
+    await registry.check()
+    publish(settings, v2)
+    padding = version_prefix(NAME, v2.manifest.version) + "padding.bin"
+    Registry.from_settings(settings).s3.put_object(
+        Bucket=settings.models_bucket, Key=padding, Body=b"\0" * (5 << 20)
+    )
+
+    outcome = await registry.check()
+
+    assert outcome[NAME].startswith(f"failed: {NAME} {v2.manifest.version} holds 5,")
+    assert "CREDITSCORE_MODEL_MAX_BYTES (4,194,304)" in outcome[NAME]
+    served = registry.get(NAME)
+    assert served is not None and served.version == v1.manifest.version
 
 
 async def test_watch_loads_new_versions_by_itself_and_survives_errors(

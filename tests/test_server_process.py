@@ -6,14 +6,12 @@ that SIGTERM lets a request in flight finish before the processes exit.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +27,7 @@ from creditscore.config import Settings
 from creditscore.local_aws import ChildServer, children, free_port
 from creditscore.smoke import run_smoke
 from server.auth import hash_key
+from tests.proxies import SlowProxy
 from tests.test_server_api import store_customer
 
 KEY = "cs_process-test-key"
@@ -60,58 +59,6 @@ def health_requests(base: str) -> float:
         for sample in family.samples
         if sample.name == "creditscore_http_requests_total" and sample.labels.get("route") == "/health"
     )
-
-
-class SlowProxy:
-    """A TCP relay to the DynamoDB endpoint that can hold each answer back ``delay`` seconds: slow storage."""
-
-    def __init__(self, upstream: str) -> None:
-        parts = urllib.parse.urlsplit(upstream)
-        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.delay = 0.0
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        started = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(started,), daemon=True)
-        self.thread.start()
-        started.wait(10)
-
-    def _run(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", self.port))
-        started.set()
-        self.loop.run_forever()
-        server.close()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slow: bool) -> None:
-        try:
-            while data := await reader.read(65536):
-                if slow and self.delay:
-                    await asyncio.sleep(self.delay)
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
-        await asyncio.gather(
-            self._pipe(client_reader, upstream_writer, slow=False),
-            self._pipe(upstream_reader, client_writer, slow=True),
-        )
-
-    def close(self) -> None:
-        async def cancel_relays() -> None:
-            relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in relays:
-                task.cancel()
-            await asyncio.gather(*relays, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_relays(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @dataclass

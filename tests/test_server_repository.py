@@ -30,6 +30,7 @@ from server.repository import (
 )
 
 NATIONAL_ID = "079201000123"
+KEY = b"k" * 32
 OTHER_ID = "079201000456"
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -44,13 +45,13 @@ def dynamodb(settings: Settings) -> Any:
 @pytest.fixture
 async def repository(settings: Settings) -> AsyncIterator[CustomerRepository]:
     async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings, "dynamodb")) as client:
-        yield CustomerRepository(client, settings.customers_table, settings.score_history_table)
+        yield CustomerRepository(client, settings.customers_table, settings.score_history_table, KEY)
 
 
 @pytest.fixture
 def offline() -> CustomerRepository:
     """A repository without a client: for what must be refused before DynamoDB is called at all."""
-    return CustomerRepository(None, "cs-offline-customers", "cs-offline-score-history")
+    return CustomerRepository(None, "cs-offline-customers", "cs-offline-score-history", KEY)
 
 
 def _loaded(national_id: str, email: str = "lan@example.com", phone: str = "+84901234567") -> Item:
@@ -352,7 +353,7 @@ async def test_ping_answers_when_both_tables_serve(repository: CustomerRepositor
 async def test_a_missing_table_fails_without_naming_the_customer(settings: Settings) -> None:
     errors_before = _count("GetItem", "creditscore_dynamodb_errors")
     async with aioboto3.Session().client("dynamodb", **aws.client_kwargs(settings, "dynamodb")) as client:
-        repository = CustomerRepository(client, "cs-missing-customers", settings.score_history_table)
+        repository = CustomerRepository(client, "cs-missing-customers", settings.score_history_table, KEY)
         with pytest.raises(RepositoryError, match="DescribeTable"):
             await repository.ping()
         with pytest.raises(RepositoryError, match="GetItem failed: ResourceNotFoundException") as caught:
@@ -366,7 +367,7 @@ async def test_an_unreachable_endpoint_is_a_repository_error(settings: Settings)
     kwargs = aws.client_kwargs(settings, "dynamodb") | {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
     config = Config(retries={"max_attempts": 1}, connect_timeout=1)
     async with aioboto3.Session().client("dynamodb", config=config, **kwargs) as client:
-        repository = CustomerRepository(client, settings.customers_table, settings.score_history_table)
+        repository = CustomerRepository(client, settings.customers_table, settings.score_history_table, KEY)
         with pytest.raises(RepositoryError, match="GetItem failed: EndpointConnectionError"):
             await repository.get(NATIONAL_ID)
 

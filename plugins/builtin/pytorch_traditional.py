@@ -25,6 +25,7 @@ distance from the baseline's.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,11 @@ from plugins.hookspecs import hookimpl
 
 WEIGHTS_FILE: Final = "weights.safetensors"
 CONFIG_FILE: Final = "config.json"
+# Far above what a scoring network on tens of features needs (the default has ~5,000 parameters), far
+# below what would strain a host's memory (10 M float32 parameters are 40 MB).
+MAX_LAYERS: Final = 8
+MAX_WIDTH: Final = 4096
+MAX_PARAMETERS: Final = 10_000_000
 PD_FLOOR: Final = 1e-6
 MONEY_FEATURES: Final = frozenset(f.name for f in FEATURES if f.unit.startswith("VND"))
 
@@ -248,6 +254,7 @@ class PyTorchTraditional(Scorer):
         config = json.loads(files[CONFIG_FILE])
         if config["features"] != list(self.features):
             raise ValueError(f"{self.name}: the artifact was trained on {config['features']}")
+        _check_size(self.name, len(self.features), config["hidden"])
         logged = set(config["log_features"])
         network = _Network(
             config["hidden"],
@@ -261,6 +268,24 @@ class PyTorchTraditional(Scorer):
         network.eval()
         network.requires_grad_(False)
         return TorchModel(network)
+
+
+def _check_size(name: str, inputs: int, hidden: object) -> None:
+    """Refuse a config declaring a network beyond :data:`MAX_PARAMETERS` before torch allocates it: the
+    weights file would be refused anyway, but only after the layers were built."""
+    if not (
+        isinstance(hidden, list)
+        and len(hidden) <= MAX_LAYERS
+        and all(isinstance(size, int) and 0 < size <= MAX_WIDTH for size in hidden)
+    ):
+        limits = f"at most {MAX_LAYERS} layers of 1 to {MAX_WIDTH} units"
+        raise ValueError(f"{name}: config.json declares hidden layers {hidden!r:.100}: {limits}")
+    widths = [inputs, *hidden, 1]
+    parameters = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    if parameters > MAX_PARAMETERS:
+        raise ValueError(
+            f"{name}: config.json declares {parameters:,} parameters, above the plugin's {MAX_PARAMETERS:,}"
+        )
 
 
 @hookimpl
