@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from creditscore import aws
 from creditscore.config import Settings
+from etl.schemas import NATIONAL_ID_PATTERN
 from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.scores import Scaling
@@ -145,9 +146,23 @@ ROUTES: Final = (
         response=schemas.HistoryResponse,
         errors={404: "No customer has this national_id", 422: "A parameter is invalid", 503: "DynamoDB"},
         parameters=(
-            {"name": "national_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "national_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": NATIONAL_ID_PATTERN},
+            },
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "cursor",
+                "in": "query",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 2048,
+                    "pattern": schemas.CURSOR_PATTERN,
+                },
+            },
         ),
         waits=True,
     ),

@@ -34,10 +34,9 @@ def _operation(route: Route) -> dict[str, Any]:
         content = {"application/json": {"schema": {"$ref": _ref(route.response)}}}
         responses["200"] = {"description": "Success", "content": content}
     else:
-        responses["200"] = {
-            "description": "Success",
-            "content": {route.produces: {"schema": {"type": "string"}}},
-        }
+        # A JSON answer without a model is a document of its own (this one); every other is text.
+        schema = {"type": "object"} if route.produces == "application/json" else {"type": "string"}
+        responses["200"] = {"description": "Success", "content": {route.produces: {"schema": schema}}}
     errors = route.statuses()
     errors[500] = "Unexpected error; the answer carries the request id, never details"
     for status, description in sorted(errors.items()):

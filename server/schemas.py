@@ -25,6 +25,8 @@ from etl.schemas import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
 
 MAX_SCORE_ROWS: Final = 1000
 MAX_HISTORY_PAGE: Final = 100
+#: What a history cursor is made of: URL-safe base64 without padding.
+CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]+$"
 MAX_DASHBOARD_HOURS: Final = 168
 # Money is what a bank's ledger column holds: VND with at most 2 decimals, up to 10^15 (a DECIMAL(17,2),
 # far above any real balance, far below where float64 stops holding cents exactly). The grid also keeps
@@ -115,6 +117,9 @@ class NewCustomerRequest(_Request):
 class ExistingCustomerRequest(_Request):
     """Exactly one identifier; email and phone are looked up through the table's indexes."""
 
+    # The schema states the exactly-one rule too: one property of the three.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
     national_id: NationalId | None = None
     email: Email | None = None
     phone_number: Phone | None = None
@@ -153,7 +158,7 @@ class HistoryQuery(_Request):
 
     national_id: NationalId
     limit: Annotated[int, Field(ge=1, le=MAX_HISTORY_PAGE)] = 20
-    cursor: Annotated[str, Field(max_length=2048)] | None = None
+    cursor: Annotated[str, Field(min_length=1, max_length=2048, pattern=CURSOR_PATTERN)] | None = None
 
 
 class DashboardQuery(_Request):

@@ -317,7 +317,7 @@ async def test_score_history_is_newest_first_and_paginated(
     assert unknown.status == 404
     bad = await client.get(url, params={"limit": "0", "cursor": "!!"}, headers=HEADERS)
     assert bad.status == 422
-    assert {e["field"] for e in (await bad.json())["errors"]} == {"limit"}
+    assert {e["field"] for e in (await bad.json())["errors"]} == {"limit", "cursor"}
     bad_cursor = await client.get(url, params={"cursor": "bm90LWEtY3Vyc29y"}, headers=HEADERS)
     assert bad_cursor.status == 422
     assert [e["field"] for e in (await bad_cursor.json())["errors"]] == ["cursor"]
