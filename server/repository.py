@@ -124,22 +124,20 @@ class CustomerRepository:
     async def find(self, field: LookupField, value: str) -> Item | None:
         """The customer whose ``field`` is ``value``, None when there is none.
 
+        By email or phone the item comes from the index (which projects whole items), one call and no
+        second read: the index lags the table by a moment, so a write based on it must also check that the
+        customer still holds ``value`` (``record_score``'s ``holding``) and re-read when it does not.
+
         :class:`AmbiguousLookup` when several customers hold the email or phone number: guards keep a new
         clash from being written, but data loaded before them may hold one, and picking one of the holders
         would answer for a person the caller may not mean.
         """
         if field == "national_id":
             return await self.get(value)
-        found = None
-        for national_id in sorted(await self._national_ids(field, value)):
-            item = await self.get(national_id)
-            # The index lags the table: a customer whose field changed since is no longer a match.
-            if item is None or item.get(field) != value:
-                continue
-            if found is not None:
-                raise AmbiguousLookup(f"more than one customer has this {field}")
-            found = item
-        return found
+        found = [item for item in await self._indexed(field, value) if item.get(field) == value]
+        if len(found) > 1:
+            raise AmbiguousLookup(f"more than one customer has this {field}")
+        return found[0] if found else None
 
     async def idempotency_record(self, key: str) -> Item | None:
         """The live record a request with idempotency record key ``key`` left, None when there is none."""
@@ -186,9 +184,11 @@ class CustomerRepository:
         last_score: Item,
         history: Item,
         record: Item | None = None,
+        holding: tuple[LookupField, str] | None = None,
     ) -> Refused | None:
         """Store ``last_score``, its history record and, when given, the request's idempotency record, if
-        the customer's score version is still ``expected_version`` (None: never scored by the service).
+        the customer's score version is still ``expected_version`` (None: never scored by the service) and,
+        when ``holding`` is given, the customer still holds that email or phone number.
 
         None when written; otherwise nothing is written and the answer says why: ``stale`` (the version
         moved on, or the customer is gone: re-read and try again) or ``replayed``.
@@ -202,6 +202,9 @@ class CustomerRepository:
             condition = "attribute_exists(national_id) AND score_version = :expected"
             values[":expected"] = {"N": str(expected_version)}
             values[":next"] = {"N": str(expected_version + 1)}
+        if holding is not None:
+            condition += f" AND {holding[0]} = :held"
+            values[":held"] = {"S": holding[1]}
         update = {
             "TableName": self._customers,
             "Key": _key(national_id),
@@ -276,20 +279,19 @@ class CustomerRepository:
             if status not in _SERVING_STATUSES:
                 raise RepositoryError(f"DynamoDB table {table} is {status}")
 
-    async def _national_ids(self, field: str, value: str) -> set[str]:
+    async def _indexed(self, field: str, value: str) -> list[Item]:
         request: dict[str, Any] = {
             "TableName": self._customers,
             "IndexName": _INDEXES[field],
             "KeyConditionExpression": f"{field} = :value",
             "ExpressionAttributeValues": {":value": {"S": value}},
-            "ProjectionExpression": "national_id",
         }
-        national_ids: set[str] = set()
+        items: list[Item] = []
         while True:
             response = await self.call("Query", **request)
-            national_ids.update(row["national_id"]["S"] for row in response["Items"])
+            items += [_deserialize(row) for row in response["Items"]]
             if "LastEvaluatedKey" not in response:
-                return national_ids
+                return items
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     async def call(self, operation: str, **request: Any) -> dict[str, Any]:

@@ -320,13 +320,15 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
             decimals(last_score),
             _history_item(national_id, request_id, scored_at, "existing", summary),
             once.record(answer, caller) if once else None,
+            holding=None if lookup == "national_id" else (lookup, value),
         )
         if refused is None:
             break
         if (earlier := await _answer_again(request, once, refused)) is not None:
             return earlier
+        # Read anew, strongly: the version moved on, or (found through the index) the contact did.
         found = await svc.repository.get(national_id)
-        if found is None:
+        if found is None or found.get(lookup) != value:
             raise ProblemError(404, "customer-not-found", f"No customer has this {lookup}")
         customer = found
     else:

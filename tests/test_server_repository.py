@@ -24,6 +24,7 @@ from server.repository import (
     CursorError,
     CustomerRepository,
     Item,
+    LookupField,
     Refused,
     RepositoryError,
     decimals,
@@ -423,3 +424,26 @@ async def test_a_float_in_an_item_is_refused_before_any_write(offline: CustomerR
 async def test_a_history_page_holds_at_least_one_record(offline: CustomerRepository) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         await offline.history(NATIONAL_ID, 0)
+
+
+async def test_a_score_found_through_an_index_lands_only_while_the_customer_holds_the_contact(
+    repository: CustomerRepository, dynamodb: Any, settings: Settings
+) -> None:
+    _put(dynamodb, settings.customers_table, _loaded(NATIONAL_ID))
+    found = await repository.find("email", "lan@example.com")
+    assert found is not None and found["national_id"] == NATIONAL_ID
+    # The bank's load gives the customer another email between the lookup and the write.
+    _put(dynamodb, settings.customers_table, _loaded(NATIONAL_ID, email="lan.new@example.com"))
+
+    held: tuple[LookupField, str] = ("email", "lan@example.com")
+    refused = await repository.record_score(
+        NATIONAL_ID, None, {"score": 1}, _record(NATIONAL_ID, 1), holding=held
+    )
+
+    assert refused == Refused(stale=True)
+    assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
+    still: tuple[LookupField, str] = ("email", "lan.new@example.com")
+    assert (
+        await repository.record_score(NATIONAL_ID, None, {"score": 1}, _record(NATIONAL_ID, 1), holding=still)
+        is None
+    )
