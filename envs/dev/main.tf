@@ -16,6 +16,8 @@ data "aws_ssm_parameter" "al2023" {
 module "vpc" {
   source = "../../modules/vpc"
 
+  azs = var.azs
+
   name_prefix        = local.name_prefix
   az_count           = 2
   enable_nat_gateway = false
@@ -32,21 +34,22 @@ module "data" {
   tags                = local.tags
 }
 
-# The service's release: installed by the host's user_data from the models bucket.
+# The service's release and its requirements (`make dist`: every dependency pinned, with the sha256 of each
+# file), in the artifacts bucket, which no workload role may write. The hosts check both files against the
+# sha256 passed to modules/compute, then install in pip's hash-checking mode.
 resource "aws_s3_object" "release" {
-  bucket      = module.data.models_bucket
+  bucket      = module.data.artifacts_bucket
   key         = "releases/${local.wheel}"
   source      = "${local.dist_dir}/${local.wheel}"
   source_hash = filemd5("${local.dist_dir}/${local.wheel}")
   kms_key_id  = module.data.kms_key_arn
 }
 
-# The versions of every dependency the tests ran with (`make dist` copies constraints.txt), one per release.
-resource "aws_s3_object" "release_constraints" {
-  bucket      = module.data.models_bucket
-  key         = "releases/${local.wheel}.constraints.txt"
-  source      = "${local.dist_dir}/constraints.txt"
-  source_hash = filemd5("${local.dist_dir}/constraints.txt")
+resource "aws_s3_object" "release_requirements" {
+  bucket      = module.data.artifacts_bucket
+  key         = "releases/${local.wheel}.requirements.txt"
+  source      = "${local.dist_dir}/requirements.txt"
+  source_hash = filemd5("${local.dist_dir}/requirements.txt")
   kms_key_id  = module.data.kms_key_arn
 }
 
@@ -64,14 +67,23 @@ module "compute" {
   kms_key_arn             = module.data.kms_key_arn
   models_bucket           = module.data.models_bucket
   models_bucket_arn       = module.data.models_bucket_arn
+  artifacts_bucket        = module.data.artifacts_bucket
+  artifacts_bucket_arn    = module.data.artifacts_bucket_arn
   customers_table_arn     = module.data.customers_table_arn
   score_history_table_arn = module.data.score_history_table_arn
   ami_id                  = coalesce(var.ami_id, nonsensitive(data.aws_ssm_parameter.al2023.value))
   instance_type           = var.instance_type
   detailed_monitoring     = var.detailed_monitoring
   release_key             = aws_s3_object.release.key
-  release_constraints_key = aws_s3_object.release_constraints.key
-  tags                    = local.tags
+  release_sha256          = filesha256("${local.dist_dir}/${local.wheel}")
+
+  release_requirements_key    = aws_s3_object.release_requirements.key
+  release_requirements_sha256 = filesha256("${local.dist_dir}/requirements.txt")
+  # API keys and the log-pseudonym key: SSM SecureString parameters made outside Terraform (docs/operations.md).
+  api_keys_parameter_name      = var.api_keys_parameter_name
+  pseudonym_key_parameter_name = var.pseudonym_key_parameter_name
+
+  tags = local.tags
 }
 
 module "ml" {
@@ -85,6 +97,8 @@ module "ml" {
   cleaned_bucket_arn         = module.data.cleaned_bucket_arn
   models_bucket              = module.data.models_bucket
   models_bucket_arn          = module.data.models_bucket_arn
+  artifacts_bucket           = module.data.artifacts_bucket
+  artifacts_bucket_arn       = module.data.artifacts_bucket_arn
   glue_script_path           = "${path.root}/../../etl/glue_job.py"
   glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
   enable_event_trigger       = var.enable_event_trigger

@@ -14,8 +14,13 @@ output "cleaned_bucket" {
 }
 
 output "models_bucket" {
-  description = "Bucket of model versions and service releases (CREDITSCORE_MODELS_BUCKET)."
+  description = "Bucket of model versions (CREDITSCORE_MODELS_BUCKET)."
   value       = module.data.models_bucket
+}
+
+output "artifacts_bucket" {
+  description = "Bucket of the code that runs elsewhere: service releases (releases/), the Glue job's code (glue/), the training source (training/). Only the deployer writes it."
+  value       = module.data.artifacts_bucket
 }
 
 output "customers_table" {
@@ -31,6 +36,11 @@ output "score_history_table" {
 output "api_keys_parameter" {
   description = "SSM SecureString the hosts read CREDITSCORE_API_KEYS from; put `creditscore apikey new` entries there."
   value       = module.compute.api_keys_parameter_name
+}
+
+output "pseudonym_key_parameter" {
+  description = "SSM SecureString the hosts read CREDITSCORE_PSEUDONYM_KEY (the HMAC key of log pseudonyms) from; create it before the first apply."
+  value       = module.compute.pseudonym_key_parameter_name
 }
 
 output "glue_job_name" {

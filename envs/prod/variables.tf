@@ -36,6 +36,36 @@ variable "allowed_cidrs" {
   }
 }
 
+variable "azs" {
+  description = "Availability zones of the subnets, by name (for example [\"ap-southeast-1a\", \"ap-southeast-1b\"]): pinned, so that the subnets never move. Null: the region's first two available zones among a to h."
+  type        = list(string)
+  default     = null
+  validation {
+    condition     = var.azs == null || try(length(var.azs) >= 2 && alltrue([for zone in var.azs : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", zone))]), false)
+    error_message = "azs must be null or at least two availability-zone names, such as ap-southeast-1a and ap-southeast-1b."
+  }
+}
+
+variable "api_keys_parameter_name" {
+  description = "SSM SecureString parameter holding CREDITSCORE_API_KEYS, created before the first apply. Null: /{project}-{environment}/api-keys."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.api_keys_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.api_keys_parameter_name))
+    error_message = "api_keys_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
+variable "pseudonym_key_parameter_name" {
+  description = "SSM SecureString parameter holding CREDITSCORE_PSEUDONYM_KEY (32+ characters, `openssl rand -base64 48`), created before the first apply. Null: /{project}-{environment}/pseudonym-key."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.pseudonym_key_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.pseudonym_key_parameter_name))
+    error_message = "pseudonym_key_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
 variable "instance_type" {
   description = "Instance type of the API hosts (one service worker per vCPU)."
   type        = string
@@ -83,7 +113,7 @@ variable "detailed_monitoring" {
 }
 
 variable "dist_dir" {
-  description = "Directory holding `make dist`'s output: the service wheel and glue-libs.zip."
+  description = "Directory holding `make dist`'s output: the service wheel, its requirements.txt (hashed) and glue-libs.zip."
   type        = string
   default     = null
 }

@@ -16,8 +16,22 @@ locals {
   customers_table     = element(split("/", var.customers_table_arn), 1)
   score_history_table = element(split("/", var.score_history_table_arn), 1)
 
-  api_keys_parameter_name = coalesce(var.api_keys_parameter_name, "/${var.name_prefix}/api-keys")
-  api_keys_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.api_keys_parameter_name}"
+  api_keys_parameter_name      = coalesce(var.api_keys_parameter_name, "/${var.name_prefix}/api-keys")
+  api_keys_parameter_arn       = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.api_keys_parameter_name}"
+  pseudonym_key_parameter_name = coalesce(var.pseudonym_key_parameter_name, "/${var.name_prefix}/pseudonym-key")
+  pseudonym_key_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.pseudonym_key_parameter_name}"
+
+  # The group's ARN, built from its name so that the hosts' policy is known at plan time.
+  asg_name         = "${var.name_prefix}-scoring"
+  asg_arn          = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
+  launch_hook_name = "service-started"
+
+  # What the hosts read of the artifacts bucket: the release's and its requirements' prefixes (or the keys
+  # themselves when at the top), so that a new release needs no policy change before the hosts boot.
+  release_objects = distinct([
+    for key in [var.release_key, var.release_requirements_key] :
+    dirname(key) == "." ? "${var.artifacts_bucket_arn}/${key}" : "${var.artifacts_bucket_arn}/${dirname(key)}/*"
+  ])
 
   log_group_name = "/${var.name_prefix}/scoring-service"
   # Built rather than read from the log group so that the policy is known at plan time.
@@ -59,6 +73,12 @@ locals {
               log_stream_name   = "{instance_id}/bootstrap"
               retention_in_days = -1
             },
+            {
+              file_path         = "/var/log/creditscore-liveness.log"
+              log_group_name    = local.log_group_name
+              log_stream_name   = "{instance_id}/liveness"
+              retention_in_days = -1
+            },
           ]
         }
       }
@@ -77,17 +97,29 @@ locals {
   })
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    region                  = local.region
-    models_bucket           = var.models_bucket
-    release_key             = var.release_key
-    release_file            = basename(var.release_key)
-    release_constraints_key = var.release_constraints_key
-    torch_index_url         = var.torch_index_url
-    api_keys_parameter_name = local.api_keys_parameter_name
-    settings                = local.settings
-    stop_timeout_seconds    = var.shutdown_seconds + 15
-    log_group_name          = local.log_group_name
-    cloudwatch_agent_config = local.cloudwatch_agent_config
+    region                       = local.region
+    mode                         = var.mode
+    artifacts_bucket             = var.artifacts_bucket
+    release_key                  = var.release_key
+    release_file                 = basename(var.release_key)
+    release_sha256               = var.release_sha256
+    distribution                 = regex("^([A-Za-z0-9_.]+)-", basename(var.release_key))[0]
+    requirements_key             = var.release_requirements_key
+    requirements_sha256          = var.release_requirements_sha256
+    torch_index_url              = var.torch_index_url
+    api_keys_parameter_name      = local.api_keys_parameter_name
+    pseudonym_key_parameter_name = local.pseudonym_key_parameter_name
+    settings                     = local.settings
+    service_port                 = var.service_port
+    stop_timeout_seconds         = var.shutdown_seconds + 15
+    log_group_name               = local.log_group_name
+    cloudwatch_agent_config      = local.cloudwatch_agent_config
+    liveness_interval_seconds    = var.liveness_interval_seconds
+    liveness_failure_threshold   = var.liveness_failure_threshold
+    liveness_startup_seconds     = var.liveness_startup_seconds
+    asg_name                     = local.asg ? local.asg_name : ""
+    launch_hook_name             = local.asg ? local.launch_hook_name : null
+    launch_timeout_seconds       = var.launch_timeout_seconds
   })
 
   world = ["0.0.0.0/0"]
@@ -213,7 +245,7 @@ data "aws_iam_policy_document" "assume_ec2" {
 
 resource "aws_iam_role" "instance" {
   name                 = "${var.name_prefix}-scoring-instance"
-  description          = "creditscore scoring hosts: read models, read/write the customer tables, Session Manager"
+  description          = "creditscore scoring hosts: read the release and models, read/write the customer tables, Session Manager"
   assume_role_policy   = data.aws_iam_policy_document.assume_ec2.json
   max_session_duration = 3600
   tags                 = var.tags
@@ -227,9 +259,23 @@ data "aws_iam_policy_document" "instance" {
   }
 
   statement {
-    sid       = "ReadModelsAndReleases"
+    sid       = "ReadModels"
     actions   = ["s3:GetObject"]
     resources = ["${var.models_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadRelease"
+    actions   = ["s3:GetObject"]
+    resources = local.release_objects
+  }
+
+  # A host never writes the code it or its peers install, whatever else is attached to the role later.
+  statement {
+    sid       = "ArtifactsAreReadOnly"
+    effect    = "Deny"
+    actions   = ["s3:Put*", "s3:Delete*", "s3:Replicate*", "s3:RestoreObject", "s3:AbortMultipartUpload"]
+    resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
   }
 
   statement {
@@ -259,13 +305,50 @@ data "aws_iam_policy_document" "instance" {
   statement {
     sid       = "DataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = compact([var.kms_key_arn, var.api_keys_kms_key_arn])
+    resources = distinct(compact([var.kms_key_arn, var.api_keys_kms_key_arn, var.pseudonym_key_kms_key_arn]))
   }
 
   statement {
     sid       = "ApiKeysParameter"
     actions   = ["ssm:GetParameter"]
     resources = [local.api_keys_parameter_arn]
+  }
+
+  statement {
+    sid       = "PseudonymKeyParameter"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.pseudonym_key_parameter_arn]
+  }
+
+  # AmazonSSMManagedInstanceCore (Session Manager) also grants ssm:GetParameter(s) on "*": without this, a
+  # host could read every parameter of the account, SecureStrings under the aws/ssm key included.
+  statement {
+    sid           = "NoOtherParameters"
+    effect        = "Deny"
+    actions       = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
+    not_resources = [local.api_keys_parameter_arn, local.pseudonym_key_parameter_arn]
+  }
+
+  # asg mode: the liveness watchdog marks its own host Unhealthy, and the bootstrap completes the launch
+  # lifecycle action; both on this group only.
+  dynamic "statement" {
+    for_each = local.asg ? [1] : []
+
+    content {
+      sid       = "OwnGroupInstanceHealth"
+      actions   = ["autoscaling:SetInstanceHealth"]
+      resources = [local.asg_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.asg ? [1] : []
+
+    content {
+      sid       = "OwnGroupLaunchHook"
+      actions   = ["autoscaling:CompleteLifecycleAction"]
+      resources = [local.asg_arn]
+    }
   }
 
   statement {
@@ -383,6 +466,11 @@ resource "aws_launch_template" "this" {
       condition     = var.name_prefix == "${var.project}-${var.environment}"
       error_message = "name_prefix must equal \"{project}-{environment}\" so that the hosts' CREDITSCORE_PROJECT/ENV name the same resources."
     }
+
+    precondition {
+      condition     = length(local.user_data) <= 16384
+      error_message = "The rendered user data is ${length(local.user_data)} bytes; EC2 accepts at most 16384 (before base64)."
+    }
   }
 }
 
@@ -429,6 +517,7 @@ resource "aws_instance" "this" {
 resource "aws_lb" "this" {
   #checkov:skip=CKV_AWS_91:Access logs are optional by design: enabled whenever the environment passes access_logs_bucket (a bucket whose policy admits ELB log delivery).
   #checkov:skip=CKV2_AWS_28:A WAF web ACL is optional by design: associated whenever the environment passes web_acl_arn; every API route but health, readiness and metrics needs an API key.
+  #checkov:skip=CKV2_AWS_76:False positive, reproduced in modules/compute/README.md (Checkov): this graph check passes an ALB with no web ACL association at all, but fails one associated (here only when web_acl_arn is given) with a web ACL defined outside the scanned code, whose managed rule groups (AWSManagedRulesKnownBadInputsRuleSet for Log4j) it cannot see. The ACL and its rules are the caller's.
   count = local.asg ? 1 : 0
 
   name                       = "${local.short_prefix}-alb"
@@ -474,6 +563,9 @@ resource "aws_lb_target_group" "this" {
   deregistration_delay = var.shutdown_seconds
   tags                 = var.tags
 
+  # Readiness decides routing only (the Auto Scaling group does not use it: health_check_type "EC2"). A host
+  # whose models are not loaded, or that cannot reach DynamoDB, gets no traffic; when no host is ready the
+  # ALB routes to all of them (fail-open), and they answer 503 problem+json quickly.
   health_check {
     enabled             = true
     protocol            = "HTTP"
@@ -532,14 +624,22 @@ resource "aws_lb_listener" "http_redirect" {
 resource "aws_autoscaling_group" "this" {
   count = local.asg ? 1 : 0
 
-  name                      = "${var.name_prefix}-scoring"
-  vpc_zone_identifier       = var.private_subnet_ids
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.desired_capacity
-  health_check_type         = "ELB"
+  name                = local.asg_name
+  vpc_zone_identifier = var.private_subnet_ids
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  # Liveness and readiness stay apart. The group replaces a host only when the host itself is broken: EC2
+  # status checks, and the host's liveness watchdog (GET /health, no I/O) marking it Unhealthy. Never "ELB":
+  # the target group checks /ready, which fails on every host at once when DynamoDB or S3 is unavailable,
+  # and the group would then replace the whole fleet. The target group only decides routing.
+  health_check_type         = "EC2"
   health_check_grace_period = var.health_check_grace_period
   target_group_arns         = [aws_lb_target_group.this[0].arn]
+  # The bootstrap holds each new host out of service until it answers (launch hook below); apply waits for
+  # the first hosts that long.
+  wait_for_capacity_timeout = "${var.launch_timeout_seconds + 120}s"
+  default_instance_warmup   = var.instance_warmup_seconds
   enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
 
   launch_template {
@@ -547,7 +647,20 @@ resource "aws_autoscaling_group" "this" {
     version = aws_launch_template.this.latest_version
   }
 
-  # A new launch-template version (AMI, release, settings) replaces the hosts, launching before terminating.
+  # Every new host waits in Pending:Wait until its bootstrap reports: CONTINUE once the service answers
+  # (after waiting a while for /ready), ABANDON (terminated, replaced) when the bootstrap fails or the
+  # service never answers /health, ABANDON too when nothing reports within launch_timeout_seconds. Initial,
+  # so that the group's first hosts wait too.
+  initial_lifecycle_hook {
+    name                 = local.launch_hook_name
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
+    heartbeat_timeout    = var.launch_timeout_seconds
+    default_result       = "ABANDON"
+  }
+
+  # A new launch-template version (AMI, release, settings) replaces the hosts, launching before terminating:
+  # a new host counts once it is InService (the launch hook: its service answers) and warmed up
+  # (instance_warmup_seconds, for the target group to see /ready).
   instance_refresh {
     strategy = "Rolling"
 

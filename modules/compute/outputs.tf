@@ -81,3 +81,19 @@ output "api_keys_parameter_name" {
   description = "Name of the SSM SecureString parameter the hosts read CREDITSCORE_API_KEYS from (create it before the hosts boot)."
   value       = local.api_keys_parameter_name
 }
+
+output "pseudonym_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter the hosts read CREDITSCORE_PSEUDONYM_KEY from (create it before the hosts boot)."
+  value       = local.pseudonym_key_parameter_name
+}
+
+output "release" {
+  description = "What the hosts install: the release and its requirements (keys in `artifacts_bucket`) and the sha256 each must have."
+  value = {
+    bucket              = var.artifacts_bucket
+    key                 = var.release_key
+    sha256              = var.release_sha256
+    requirements_key    = var.release_requirements_key
+    requirements_sha256 = var.release_requirements_sha256
+  }
+}

@@ -126,7 +126,7 @@ variable "kms_key_arn" {
 }
 
 variable "models_bucket" {
-  description = "Name of the models bucket: model versions, pointers and the release artifact (`release_key`)."
+  description = "Name of the models bucket: model versions and their current-version pointers (the service's CREDITSCORE_MODELS_BUCKET)."
   type        = string
 }
 
@@ -137,6 +137,21 @@ variable "models_bucket_arn" {
   validation {
     condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.models_bucket_arn))
     error_message = "models_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
+variable "artifacts_bucket" {
+  description = "Name of the artifacts bucket (modules/data `artifacts_bucket`) holding the release (`release_key`) and its requirements (`release_requirements_key`). The hosts may read those two prefixes and are explicitly denied every write to the bucket."
+  type        = string
+}
+
+variable "artifacts_bucket_arn" {
+  description = "ARN of the artifacts bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.artifacts_bucket_arn))
+    error_message = "artifacts_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
   }
 }
 
@@ -165,7 +180,7 @@ variable "score_history_table_arn" {
 ################################################################################
 
 variable "ami_id" {
-  description = "AMI of the hosts: Amazon Linux 2023 (x86_64 or arm64 matching `instance_type`), resolved by the environment; the bootstrap uses dnf, python3.11 and the AWS CLI it ships."
+  description = "AMI of the hosts: Amazon Linux 2023 for x86_64 (the hashed requirements `make dist` writes are for CPython 3.11 on x86_64; `instance_type` must match), resolved by the environment; the bootstrap uses dnf, python3.11, curl and the AWS CLI it ships."
   type        = string
 
   validation {
@@ -204,24 +219,42 @@ variable "root_device_name" {
 }
 
 variable "release_key" {
-  description = "Key in the models bucket of the release artifact the hosts pip-install at boot: a wheel or sdist of the project."
+  description = "Key in the artifacts bucket of the release the hosts pip-install at boot: a wheel (or sdist) of the project, `make dist`'s `dist/creditscore-*.whl`. Its file name names the distribution."
   type        = string
-  default     = "releases/creditscore-latest.tar.gz"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+\\.(whl|tar\\.gz)$", var.release_key)) && !startswith(var.release_key, "/")
-    error_message = "release_key must be an S3 key (no leading slash) ending in .whl or .tar.gz."
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)*[A-Za-z0-9_.]+-[A-Za-z0-9!_.*'()-]+\\.(whl|tar\\.gz)$", var.release_key))
+    error_message = "release_key must be an S3 key (no leading slash) of a wheel or sdist file, NAME-VERSION....whl or .tar.gz."
   }
 }
 
-variable "release_constraints_key" {
-  description = "Key in the models bucket of a pip constraints file pinning every package the release depends on (`make dist` writes `dist/constraints.txt`), so each host installs exactly the tested versions. Null: only the release's own requirements, resolved at boot."
+variable "release_sha256" {
+  description = "sha256 (hex) of the release file (`filesha256()` of the file uploaded to `release_key`). The hosts refuse a release that differs, and install it in pip's hash-checking mode."
   type        = string
-  default     = null
 
   validation {
-    condition     = var.release_constraints_key == null || can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*\\.txt$", var.release_constraints_key))
-    error_message = "release_constraints_key must be an S3 key (no leading slash) ending in .txt."
+    condition     = can(regex("^[0-9a-f]{64}$", var.release_sha256))
+    error_message = "release_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "release_requirements_key" {
+  description = "Key in the artifacts bucket of the release's requirements (`make dist`'s `dist/requirements.txt`): every package the release depends on, pinned, with the sha256 of each file the index serves for it (and a setuptools pin, the build backend of the dependencies PyPI ships only as source). The hosts install with `pip install --require-hashes` against it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*\\.txt$", var.release_requirements_key))
+    error_message = "release_requirements_key must be an S3 key (no leading slash) ending in .txt."
+  }
+}
+
+variable "release_requirements_sha256" {
+  description = "sha256 (hex) of the requirements file at `release_requirements_key`: the hosts refuse one that differs, so the hashes in it are the ones Terraform was given."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.release_requirements_sha256))
+    error_message = "release_requirements_sha256 must be 64 lowercase hex digits."
   }
 }
 
@@ -251,6 +284,33 @@ variable "api_keys_kms_key_arn" {
   description = "KMS key that encrypts the API-keys parameter, when it is neither `kms_key_arn` nor the AWS-managed aws/ssm key. Null: the parameter uses one of those two."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.api_keys_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.api_keys_kms_key_arn))
+    error_message = "api_keys_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "pseudonym_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding CREDITSCORE_PSEUDONYM_KEY, the HMAC key of the pseudonyms log lines and history cursors carry instead of national IDs (32 or more characters of A-Z a-z 0-9 + / = _ . : -, e.g. `openssl rand -base64 48`). Null: `/{name_prefix}/pseudonym-key`. Created outside Terraform so that the key never reaches the state; a host's bootstrap stops without it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pseudonym_key_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.pseudonym_key_parameter_name))
+    error_message = "pseudonym_key_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
+variable "pseudonym_key_kms_key_arn" {
+  description = "KMS key that encrypts the pseudonym-key parameter, when it is neither `kms_key_arn` nor the AWS-managed aws/ssm key. Null: the parameter uses one of those two."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pseudonym_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.pseudonym_key_kms_key_arn))
+    error_message = "pseudonym_key_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "shutdown_seconds" {
@@ -265,16 +325,49 @@ variable "shutdown_seconds" {
 }
 
 variable "extra_settings" {
-  description = "Further CREDITSCORE_* settings written to /etc/creditscore.env (for example CREDITSCORE_EXISTING_CUSTOMER_MODELS). They override the module's own, except CREDITSCORE_API_KEYS, which only the SSM parameter sets."
+  description = "Further CREDITSCORE_* settings written to /etc/creditscore.env (for example CREDITSCORE_EXISTING_CUSTOMER_MODELS). They override the module's own, except CREDITSCORE_API_KEYS and CREDITSCORE_PSEUDONYM_KEY, which only their SSM parameters set."
   type        = map(string)
   default     = {}
 
   validation {
     condition = alltrue([
       for k, v in var.extra_settings :
-      can(regex("^CREDITSCORE_[A-Z0-9_]+$", k)) && k != "CREDITSCORE_API_KEYS" && !can(regex("[\\n\\r]", v))
+      can(regex("^CREDITSCORE_[A-Z0-9_]+$", k)) && !contains(["CREDITSCORE_API_KEYS", "CREDITSCORE_PSEUDONYM_KEY"], k) && !can(regex("[\\n\\r]", v))
     ])
-    error_message = "extra_settings keys must be CREDITSCORE_* names other than CREDITSCORE_API_KEYS, and values must be single lines."
+    error_message = "extra_settings keys must be CREDITSCORE_* names other than CREDITSCORE_API_KEYS and CREDITSCORE_PSEUDONYM_KEY (secrets, from SSM only), and values must be single lines."
+  }
+}
+
+variable "liveness_interval_seconds" {
+  description = "Seconds between two probes of the hosts' liveness watchdog (a systemd timer running GET http://127.0.0.1:{service_port}/health)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.liveness_interval_seconds >= 5 && var.liveness_interval_seconds <= 300 && floor(var.liveness_interval_seconds) == var.liveness_interval_seconds
+    error_message = "liveness_interval_seconds must be a whole number from 5 to 300."
+  }
+}
+
+variable "liveness_failure_threshold" {
+  description = "Failed /health probes in a row after which a host counts as broken: asg mode marks it Unhealthy (`aws autoscaling set-instance-health`) and the group replaces it; single mode restarts the service."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.liveness_failure_threshold >= 2 && var.liveness_failure_threshold <= 100 && floor(var.liveness_failure_threshold) == var.liveness_failure_threshold
+    error_message = "liveness_failure_threshold must be a whole number from 2 to 100."
+  }
+}
+
+variable "liveness_startup_seconds" {
+  description = "Seconds after each (re)start of the service during which the watchdog does not count failed probes: the workers load the models before they answer."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.liveness_startup_seconds >= 0 && var.liveness_startup_seconds <= 3600
+    error_message = "liveness_startup_seconds must be from 0 to 3600."
   }
 }
 
@@ -322,9 +415,36 @@ variable "desired_capacity" {
 }
 
 variable "health_check_grace_period" {
-  description = "Seconds after launch before the ALB health check counts (asg mode): boot, pip install and model load."
+  description = "Seconds after a host enters service before the group acts on its health (asg mode): EC2 status checks and the watchdog's set-instance-health, which respects it. The launch hook already holds a host out of service until its service answers, so this only covers the first minutes in service."
   type        = number
-  default     = 600
+  default     = 300
+
+  validation {
+    condition     = var.health_check_grace_period >= 0 && var.health_check_grace_period <= 7200
+    error_message = "health_check_grace_period must be from 0 to 7200."
+  }
+}
+
+variable "launch_timeout_seconds" {
+  description = "Seconds a new host may take, from launch to its service answering /health, before the group abandons it (asg mode: heartbeat timeout of the launch lifecycle hook, default result ABANDON): boot, dnf, the hash-checked pip install and the model load."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.launch_timeout_seconds >= 300 && var.launch_timeout_seconds <= 7200
+    error_message = "launch_timeout_seconds must be from 300 to 7200."
+  }
+}
+
+variable "instance_warmup_seconds" {
+  description = "Seconds after a host enters service before it counts for scaling metrics and instance refreshes (asg mode, the group's default instance warmup): enough for the target group to see /ready answer (healthy threshold x interval = 30 s)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.instance_warmup_seconds >= 0 && var.instance_warmup_seconds <= 3600
+    error_message = "instance_warmup_seconds must be from 0 to 3600."
+  }
 }
 
 variable "cpu_target_percent" {

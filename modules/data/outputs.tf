@@ -28,6 +28,11 @@ output "models_bucket" {
   value       = aws_s3_bucket.data["models"].bucket
 }
 
+output "artifacts_bucket" {
+  description = "Name of the artifacts bucket: the code that runs elsewhere (`releases/`: the service's wheel and hashed requirements; `glue/`: the Glue job's code; `training/`: the training source). Only the deployer writes it; the workload roles are granted reads of their own prefix."
+  value       = aws_s3_bucket.data["artifacts"].bucket
+}
+
 output "access_logs_bucket" {
   description = "Name of the bucket receiving the data buckets' S3 server access logs."
   value       = aws_s3_bucket.access_logs.bucket
@@ -46,6 +51,11 @@ output "cleaned_bucket_arn" {
 output "models_bucket_arn" {
   description = "ARN of the models bucket."
   value       = aws_s3_bucket.data["models"].arn
+}
+
+output "artifacts_bucket_arn" {
+  description = "ARN of the artifacts bucket."
+  value       = aws_s3_bucket.data["artifacts"].arn
 }
 
 output "access_logs_bucket_arn" {

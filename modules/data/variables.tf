@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of every resource name, `{project}-{env}` (for example `creditscore-dev`). Buckets are `{name_prefix}-raw`, `-cleaned`, `-models`, `-access-logs`; tables `{name_prefix}-customers` and `-score-history`."
+  description = "Prefix of every resource name, `{project}-{env}` (for example `creditscore-dev`). Buckets are `{name_prefix}-raw`, `-cleaned`, `-models`, `-artifacts`, `-access-logs`; tables `{name_prefix}-customers` and `-score-history`."
   type        = string
 
   validation {

@@ -26,7 +26,7 @@ locals {
       "--enable-continuous-cloudwatch-log" = "true"
       "--enable-metrics"                   = "true"
       "--custom-logGroup-prefix"           = local.glue_log_prefix
-      "--extra-py-files"                   = "s3://${var.models_bucket}/${local.glue_libs_key}"
+      "--extra-py-files"                   = "s3://${var.artifacts_bucket}/${local.glue_libs_key}"
       "--RAW_BUCKET"                       = var.raw_bucket
       "--CLEANED_BUCKET"                   = var.cleaned_bucket
     },
@@ -34,9 +34,20 @@ locals {
     var.glue_extra_arguments,
   )
 
-  # ECR repository of the training image, for a scoped pull permission.
-  image_parts    = var.training_image_uri == null ? null : regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.[^/]+/([^:@]+)", var.training_image_uri)
-  training_repos = local.image_parts == null ? ["arn:${local.partition}:ecr:${local.region}:*:repository/*"] : ["arn:${local.partition}:ecr:${local.image_parts[1]}:${local.image_parts[0]}:repository/${local.image_parts[2]}"]
+  # ECR pulls with the role are granted on this account's repositories only: the training image's own
+  # repository when it lives in this account, every repository of this account in this region when no image
+  # is named. An image in another account is a SageMaker prebuilt (framework) image, which SageMaker pulls
+  # with its own service credentials, not the role's: nothing to grant.
+  image_parts = var.training_image_uri == null ? null : regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.[^/]+/([^:@]+)", var.training_image_uri)
+  training_repos = (
+    local.image_parts == null ? ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*"] :
+    local.image_parts[0] == local.account_id ? ["arn:${local.partition}:ecr:${local.image_parts[1]}:${local.account_id}:repository/${local.image_parts[2]}"] :
+    []
+  )
+
+  # Object and bucket writes the workload roles are explicitly denied on the artifacts bucket, whatever else
+  # is attached to them later (an explicit Deny wins over any Allow).
+  artifact_write_actions = ["s3:Put*", "s3:Delete*", "s3:Replicate*", "s3:RestoreObject", "s3:AbortMultipartUpload"]
 
   # A training job name is at most 63 characters; the schedule appends its execution ID (16 characters,
   # 32 allowed for) to keep every run's name unique.
@@ -44,11 +55,11 @@ locals {
 }
 
 ################################################################################
-# Glue code in the models bucket
+# Glue code in the artifacts bucket (which no workload role may write)
 ################################################################################
 
 resource "aws_s3_object" "glue_script" {
-  bucket                 = var.models_bucket
+  bucket                 = var.artifacts_bucket
   key                    = local.glue_script_key
   source                 = var.glue_script_path
   source_hash            = filemd5(var.glue_script_path)
@@ -59,7 +70,7 @@ resource "aws_s3_object" "glue_script" {
 }
 
 resource "aws_s3_object" "glue_libs" {
-  bucket                 = var.models_bucket
+  bucket                 = var.artifacts_bucket
   key                    = local.glue_libs_key
   source                 = var.glue_libs_path
   source_hash            = filemd5(var.glue_libs_path)
@@ -67,6 +78,13 @@ resource "aws_s3_object" "glue_libs" {
   server_side_encryption = "aws:kms"
   kms_key_id             = var.kms_key_arn
   tags                   = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = !contains([var.raw_bucket_arn, var.cleaned_bucket_arn, var.models_bucket_arn], var.artifacts_bucket_arn)
+      error_message = "artifacts_bucket must be a bucket of its own: the Glue and SageMaker roles write the cleaned and models buckets, and must never write the code the jobs and hosts run."
+    }
+  }
 }
 
 ################################################################################
@@ -127,7 +145,7 @@ resource "aws_glue_job" "etl" {
 
   command {
     name            = "glueetl"
-    script_location = "s3://${var.models_bucket}/${aws_s3_object.glue_script.key}"
+    script_location = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_script.key}"
     python_version  = "3"
   }
 
@@ -194,7 +212,14 @@ data "aws_iam_policy_document" "glue" {
   statement {
     sid       = "ReadCode"
     actions   = ["s3:GetObject"]
-    resources = ["${var.models_bucket_arn}/${var.code_prefix}*"]
+    resources = ["${var.artifacts_bucket_arn}/${var.code_prefix}*"]
+  }
+
+  statement {
+    sid       = "ArtifactsAreReadOnly"
+    effect    = "Deny"
+    actions   = local.artifact_write_actions
+    resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
   }
 
   statement {
@@ -344,7 +369,7 @@ data "aws_iam_policy_document" "assume_sagemaker" {
 
 resource "aws_iam_role" "sagemaker" {
   name                 = "${var.name_prefix}-sagemaker-training"
-  description          = "creditscore SageMaker training: read cleaned data, read/write the models bucket"
+  description          = "creditscore SageMaker training: read cleaned data and the training source, write training outputs"
   assume_role_policy   = data.aws_iam_policy_document.assume_sagemaker.json
   max_session_duration = 3600
   tags                 = var.tags
@@ -352,9 +377,9 @@ resource "aws_iam_role" "sagemaker" {
 
 data "aws_iam_policy_document" "sagemaker" {
   statement {
-    sid       = "ListBuckets"
+    sid       = "ListCleaned"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
-    resources = [var.cleaned_bucket_arn, var.models_bucket_arn]
+    resources = [var.cleaned_bucket_arn]
   }
 
   statement {
@@ -364,9 +389,36 @@ data "aws_iam_policy_document" "sagemaker" {
   }
 
   statement {
-    sid       = "ReadWriteModels"
+    sid       = "ListTrainingOutputs"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.models_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.training_output_prefix}*"]
+    }
+  }
+
+  # Training jobs write their outputs under training_output_prefix only: never a published model version
+  # or pointer (publishing is a separate, reviewed step), never code.
+  statement {
+    sid       = "WriteTrainingOutputs"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = ["${var.models_bucket_arn}/*"]
+    resources = ["${var.models_bucket_arn}/${var.training_output_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadTrainingSource"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/${var.training_source_key}"]
+  }
+
+  statement {
+    sid       = "ArtifactsAreReadOnly"
+    effect    = "Deny"
+    actions   = local.artifact_write_actions
+    resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
   }
 
   statement {
@@ -406,17 +458,25 @@ data "aws_iam_policy_document" "sagemaker" {
     }
   }
 
-  # GetAuthorizationToken has no resource to scope to.
-  statement {
-    sid       = "RegistryLogin"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"]
+  # GetAuthorizationToken has no resource to scope to; only needed when the role pulls from this account.
+  dynamic "statement" {
+    for_each = length(local.training_repos) > 0 ? [1] : []
+
+    content {
+      sid       = "RegistryLogin"
+      actions   = ["ecr:GetAuthorizationToken"]
+      resources = ["*"]
+    }
   }
 
-  statement {
-    sid       = "PullTrainingImage"
-    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = local.training_repos
+  dynamic "statement" {
+    for_each = length(local.training_repos) > 0 ? [1] : []
+
+    content {
+      sid       = "PullTrainingImage"
+      actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      resources = local.training_repos
+    }
   }
 }
 
@@ -536,7 +596,7 @@ resource "aws_scheduler_schedule" "retraining" {
         {
           model                      = each.key
           sagemaker_program          = var.training_entry_point
-          sagemaker_submit_directory = "s3://${var.models_bucket}/${var.training_source_key}"
+          sagemaker_submit_directory = "s3://${var.artifacts_bucket}/${var.training_source_key}"
           sagemaker_region           = local.region
         },
         var.training_hyperparameters,

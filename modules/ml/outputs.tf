@@ -19,13 +19,13 @@ output "glue_security_configuration_name" {
 }
 
 output "glue_script_s3_uri" {
-  description = "S3 URI of the uploaded Glue entry point."
-  value       = "s3://${var.models_bucket}/${aws_s3_object.glue_script.key}"
+  description = "S3 URI of the uploaded Glue entry point (in the artifacts bucket)."
+  value       = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_script.key}"
 }
 
 output "glue_libs_s3_uri" {
-  description = "S3 URI of the uploaded libs zip (--extra-py-files)."
-  value       = "s3://${var.models_bucket}/${aws_s3_object.glue_libs.key}"
+  description = "S3 URI of the uploaded libs zip (--extra-py-files; in the artifacts bucket)."
+  value       = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_libs.key}"
 }
 
 output "glue_catalog_database_name" {

@@ -63,7 +63,7 @@ variable "cleaned_bucket_arn" {
 }
 
 variable "models_bucket" {
-  description = "Name of the models bucket: receives the Glue code under `code_prefix` and the training outputs under `training_output_prefix`."
+  description = "Name of the models bucket: receives the training outputs under `training_output_prefix` (the SageMaker role's only write)."
   type        = string
 }
 
@@ -77,12 +77,27 @@ variable "models_bucket_arn" {
   }
 }
 
+variable "artifacts_bucket" {
+  description = "Name of the artifacts bucket (modules/data `artifacts_bucket`): receives the Glue code under `code_prefix` and holds the training source at `training_source_key`. The module's roles may read their own objects there and are explicitly denied every write; it must be none of the raw, cleaned and models buckets."
+  type        = string
+}
+
+variable "artifacts_bucket_arn" {
+  description = "ARN of the artifacts bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", var.artifacts_bucket_arn))
+    error_message = "artifacts_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME)."
+  }
+}
+
 ################################################################################
 # Glue ETL
 ################################################################################
 
 variable "glue_script_path" {
-  description = "Local path of the Glue entry point, `etl/glue_job.py` (environments pass \"$${path.root}/../../etl/glue_job.py\"). Uploaded to `s3://{models_bucket}/{code_prefix}glue_job.py`."
+  description = "Local path of the Glue entry point, `etl/glue_job.py` (environments pass \"$${path.root}/../../etl/glue_job.py\"). Uploaded to `s3://{artifacts_bucket}/{code_prefix}glue_job.py`."
   type        = string
 
   validation {
@@ -102,7 +117,7 @@ variable "glue_libs_path" {
 }
 
 variable "code_prefix" {
-  description = "Key prefix of the Glue code in the models bucket (ends with /)."
+  description = "Key prefix of the Glue code in the artifacts bucket (ends with /); the Glue role may read only this prefix."
   type        = string
   default     = "glue/"
 
@@ -242,7 +257,7 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "training_image_uri" {
-  description = "ECR URI of the training image (a SageMaker framework image with Python 3.11, e.g. PyTorch training). Scopes the SageMaker role's ECR pull; required when the retraining schedule is on."
+  description = "ECR URI of the training image (a SageMaker framework image with Python 3.11, e.g. PyTorch training); required when the retraining schedule is on. An image in this account's ECR: the SageMaker role may pull from its repository only. An image in another account (SageMaker's prebuilt images, pulled with SageMaker's own credentials): no ECR grant. Null: pulls from this account's repositories in the region."
   type        = string
   default     = null
 
@@ -298,9 +313,14 @@ variable "training_data_prefix" {
 }
 
 variable "training_source_key" {
-  description = "Key in the models bucket of the script-mode source tarball (the project, with a requirements.txt or setup that installs it), passed as sagemaker_submit_directory."
+  description = "Key in the artifacts bucket of the script-mode source tarball (the project, with a requirements.txt or setup that installs it), passed as sagemaker_submit_directory; the SageMaker role may read this one object."
   type        = string
   default     = "training/sourcedir.tar.gz"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*[^/]$", var.training_source_key))
+    error_message = "training_source_key must be an S3 object key without a leading or trailing slash."
+  }
 }
 
 variable "training_entry_point" {

@@ -1,9 +1,16 @@
+# Zone identity is pinned: the result can only ever hold the names in local.candidate_azs (var.azs, or the
+# region's zones a-h), so a zone AWS adds later never enters it and never renumbers the subnets.
 data "aws_availability_zones" "available" {
   state = "available"
 
   filter {
     name   = "opt-in-status"
     values = ["opt-in-not-required"]
+  }
+
+  filter {
+    name   = "zone-name"
+    values = local.candidate_azs
   }
 }
 
@@ -14,11 +21,19 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, min(var.az_count, length(data.aws_availability_zones.available.names)))
+  az_count        = var.azs != null ? length(var.azs) : var.az_count
+  candidate_azs   = var.azs != null ? var.azs : [for letter in ["a", "b", "c", "d", "e", "f", "g", "h"] : "${data.aws_region.current.name}${letter}"]
+  unavailable_azs = var.azs == null ? [] : sort(setsubtract(var.azs, data.aws_availability_zones.available.names))
+  # Given zones keep their order; otherwise the first az_count available ones, in name order.
+  azs = (
+    var.azs != null
+    ? var.azs
+    : slice(sort(data.aws_availability_zones.available.names), 0, min(local.az_count, length(data.aws_availability_zones.available.names)))
+  )
 
   # Each subnet is 1/16 of the VPC: public subnets take the first eight slots, private ones the last eight.
-  public_subnet_cidrs  = [for index in range(var.az_count) : cidrsubnet(var.cidr_block, 4, index)]
-  private_subnet_cidrs = [for index in range(var.az_count) : cidrsubnet(var.cidr_block, 4, index + 8)]
+  public_subnet_cidrs  = [for index in range(local.az_count) : cidrsubnet(var.cidr_block, 4, index)]
+  private_subnet_cidrs = [for index in range(local.az_count) : cidrsubnet(var.cidr_block, 4, index + 8)]
 
   region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
@@ -58,7 +73,7 @@ resource "aws_default_security_group" "this" {
 ################################################################################
 
 resource "aws_subnet" "public" {
-  count = var.az_count
+  count = local.az_count
 
   vpc_id            = aws_vpc.this.id
   cidr_block        = local.public_subnet_cidrs[count.index]
@@ -74,14 +89,19 @@ resource "aws_subnet" "public" {
 
   lifecycle {
     precondition {
-      condition     = length(data.aws_availability_zones.available.names) >= var.az_count
-      error_message = "az_count is ${var.az_count} but the region has only ${length(data.aws_availability_zones.available.names)} available availability zones."
+      condition     = length(data.aws_availability_zones.available.names) >= local.az_count
+      error_message = "az_count is ${local.az_count} but the region has only ${length(data.aws_availability_zones.available.names)} available availability zones among ${join(", ", local.candidate_azs)}."
+    }
+
+    precondition {
+      condition     = length(local.unavailable_azs) == 0
+      error_message = "Every zone of azs must exist in the region and be available (not opt-in); unavailable: ${join(", ", local.unavailable_azs)}."
     }
   }
 }
 
 resource "aws_subnet" "private" {
-  count = var.az_count
+  count = local.az_count
 
   vpc_id            = aws_vpc.this.id
   cidr_block        = local.private_subnet_cidrs[count.index]
@@ -141,7 +161,7 @@ resource "aws_route" "public_internet" {
 }
 
 resource "aws_route_table_association" "public" {
-  count = var.az_count
+  count = local.az_count
 
   subnet_id      = aws_subnet.public[count.index].id
   route_table_id = aws_route_table.public.id
@@ -149,7 +169,7 @@ resource "aws_route_table_association" "public" {
 
 # One private route table per availability zone, so a NAT gateway per zone can be added without renumbering.
 resource "aws_route_table" "private" {
-  count = var.az_count
+  count = local.az_count
 
   vpc_id = aws_vpc.this.id
 
@@ -157,7 +177,7 @@ resource "aws_route_table" "private" {
 }
 
 resource "aws_route" "private_nat" {
-  count = var.enable_nat_gateway ? var.az_count : 0
+  count = var.enable_nat_gateway ? local.az_count : 0
 
   route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
@@ -165,7 +185,7 @@ resource "aws_route" "private_nat" {
 }
 
 resource "aws_route_table_association" "private" {
-  count = var.az_count
+  count = local.az_count
 
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id

@@ -30,8 +30,23 @@ variable "cidr_block" {
   }
 }
 
+variable "azs" {
+  description = "Availability zones by name, in subnet order (for example [\"ap-southeast-1a\", \"ap-southeast-1b\"]): the subnets stay in exactly these zones, whatever AWS adds to the region later. Null: the first `az_count` available zones, in name order, among the region's zones a to h."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition = var.azs == null || try(
+      length(var.azs) >= 2 && length(var.azs) <= 8 && length(distinct(var.azs)) == length(var.azs) &&
+      alltrue([for zone in var.azs : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", zone))]),
+      false
+    )
+    error_message = "azs must be null or 2-8 distinct availability-zone names such as ap-southeast-1a."
+  }
+}
+
 variable "az_count" {
-  description = "Number of availability zones to spread subnets over: one public and one private subnet in each."
+  description = "Number of availability zones to spread subnets over when `azs` is null: one public and one private subnet in each. Ignored when `azs` is given."
   type        = number
   default     = 2
 

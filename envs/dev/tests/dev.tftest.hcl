@@ -42,8 +42,23 @@ run "plan_names_follow_the_prefix" {
   command = plan
 
   assert {
-    condition     = output.raw_bucket == "cstf-dev-raw" && output.cleaned_bucket == "cstf-dev-cleaned" && output.models_bucket == "cstf-dev-models"
-    error_message = "bucket names must be {project}-{env}-raw/cleaned/models, the service's defaults"
+    condition     = output.raw_bucket == "cstf-dev-raw" && output.cleaned_bucket == "cstf-dev-cleaned" && output.models_bucket == "cstf-dev-models" && output.artifacts_bucket == "cstf-dev-artifacts"
+    error_message = "bucket names must be {project}-{env}-raw/cleaned/models, the service's defaults, and {project}-{env}-artifacts"
+  }
+
+  assert {
+    condition     = aws_s3_object.release.bucket == "cstf-dev-artifacts" && aws_s3_object.release_requirements.bucket == "cstf-dev-artifacts" && module.ml.glue_script_s3_uri == "s3://cstf-dev-artifacts/glue/glue_job.py"
+    error_message = "the release, its requirements and the Glue code go to the artifacts bucket, never the models bucket training writes"
+  }
+
+  assert {
+    condition     = module.compute.release.sha256 == filesha256("${local.dist_dir}/${local.wheel}") && module.compute.release.requirements_sha256 == filesha256("${local.dist_dir}/requirements.txt") && module.compute.release.bucket == "cstf-dev-artifacts"
+    error_message = "the hosts check the release and its requirements against the sha256 of the files make dist wrote"
+  }
+
+  assert {
+    condition     = output.pseudonym_key_parameter == "/cstf-dev/pseudonym-key" && output.api_keys_parameter == "/cstf-dev/api-keys"
+    error_message = "both secrets come from SSM parameters named from the prefix"
   }
 
   assert {
@@ -71,12 +86,12 @@ run "apply_dev" {
   }
 
   assert {
-    condition     = aws_s3_object.release.key == "releases/${local.wheel}"
+    condition     = aws_s3_object.release.key == "releases/${local.wheel}" && aws_s3_object.release.bucket == output.artifacts_bucket
     error_message = "the service release is uploaded where the host's user_data reads it"
   }
 
   assert {
-    condition     = aws_s3_object.release_constraints.key == "releases/${local.wheel}.constraints.txt"
-    error_message = "the release's constraints file is uploaded beside it, where the host's user_data reads it"
+    condition     = aws_s3_object.release_requirements.key == "releases/${local.wheel}.requirements.txt" && aws_s3_object.release_requirements.bucket == output.artifacts_bucket
+    error_message = "the release's hashed requirements are uploaded beside it, where the host's user_data reads them"
   }
 }

@@ -14,11 +14,18 @@ variables {
   public_subnet_ids  = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
   private_subnet_ids = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
 
-  kms_key_arn             = "arn:aws:kms:ap-southeast-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-  models_bucket           = "creditscore-test-models"
-  models_bucket_arn       = "arn:aws:s3:::creditscore-test-models"
-  customers_table_arn     = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-customers"
-  score_history_table_arn = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-score-history"
+  kms_key_arn          = "arn:aws:kms:ap-southeast-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  models_bucket        = "creditscore-test-models"
+  models_bucket_arn    = "arn:aws:s3:::creditscore-test-models"
+  artifacts_bucket     = "creditscore-test-artifacts"
+  artifacts_bucket_arn = "arn:aws:s3:::creditscore-test-artifacts"
+
+  release_key                 = "releases/creditscore-1.0-py3-none-any.whl"
+  release_sha256              = "1111111111111111111111111111111111111111111111111111111111111111"
+  release_requirements_key    = "releases/creditscore-1.0-py3-none-any.whl.requirements.txt"
+  release_requirements_sha256 = "2222222222222222222222222222222222222222222222222222222222222222"
+  customers_table_arn         = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-customers"
+  score_history_table_arn     = "arn:aws:dynamodb:ap-southeast-1:123456789012:table/creditscore-test-score-history"
 
   ami_id              = "ami-0123456789abcdef0"
   detailed_monitoring = false
@@ -126,26 +133,54 @@ run "single_plan" {
         "CREDITSCORE_CUSTOMERS_TABLE=creditscore-test-customers\n",
         "CREDITSCORE_SCORE_HISTORY_TABLE=creditscore-test-score-history\n",
         "CREDITSCORE_MODELS_BUCKET=creditscore-test-models\n",
-        "s3://creditscore-test-models/releases/creditscore-latest.tar.gz",
         "--name \"/creditscore-test/api-keys\" --with-decryption",
+        "--name \"/creditscore-test/pseudonym-key\" --with-decryption",
+        "printf 'CREDITSCORE_PSEUDONYM_KEY=%s\\n' \"$PSEUDONYM_KEY\" >> /etc/creditscore.env",
         "ExecStart=/opt/creditscore/venv/bin/creditscore serve",
         "Restart=always",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=45\n",
-        "systemctl enable --now creditscore.service",
+        "systemctl enable --now creditscore.service creditscore-liveness.timer",
       ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
     ])
-    error_message = "The user data must install the release, write the settings and run creditscore serve under systemd."
+    error_message = "The user data must install the release, write the settings (both secrets from SSM) and run creditscore serve under systemd."
   }
 
   assert {
-    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "--constraint")
-    error_message = "Without release_constraints_key the hosts install the release's own requirements only."
+    condition = alltrue([
+      for needle in [
+        "\"s3://creditscore-test-artifacts/releases/creditscore-1.0-py3-none-any.whl\" \"$RELEASE\"",
+        "\"s3://creditscore-test-artifacts/releases/creditscore-1.0-py3-none-any.whl.requirements.txt\" \"$REQUIREMENTS\"",
+        "sha256sum --check --strict <<SUMS\n1111111111111111111111111111111111111111111111111111111111111111  $RELEASE\n2222222222222222222222222222222222222222222222222222222222222222  $REQUIREMENTS\nSUMS",
+        "\"creditscore\" \"$RELEASE\" \"1111111111111111111111111111111111111111111111111111111111111111\" > \"$RELEASE_DIR/release.txt\"",
+        "install --require-hashes --no-deps -r \"$RELEASE_DIR/build-requirements.txt\"",
+        "install --require-hashes --no-build-isolation --extra-index-url \"https://download.pytorch.org/whl/cpu\"",
+        "-r \"$REQUIREMENTS\" -r \"$RELEASE_DIR/release.txt\"",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "The hosts install the release from the artifacts bucket, both files checked against the sha256 Terraform was given, in pip's hash-checking mode."
   }
 
   assert {
-    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_API_KEYS=sha256")
-    error_message = "No API key may be written into the user data."
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "--upgrade") && !strcontains(base64decode(aws_launch_template.this.user_data), "--constraint") && !strcontains(base64decode(aws_launch_template.this.user_data), "s3://creditscore-test-models/releases")
+    error_message = "Nothing is pip-installed outside hash-checking mode (no pip self-upgrade), and nothing is installed from the models bucket."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "MODE=single\nPORT=8080\nTHRESHOLD=6\nSTARTUP_SECONDS=300\n",
+        "curl -fsS -o /dev/null --max-time 5 \"http://127.0.0.1:$PORT/health\"",
+        "systemctl restart creditscore.service",
+        "OnUnitActiveSec=10\n",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ]) && !strcontains(base64decode(aws_launch_template.this.user_data), "complete-lifecycle-action --region")
+    error_message = "single mode: a liveness watchdog on /health every 10 s restarts the service after 6 failures; no launch hook."
+  }
+
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_API_KEYS=sha256") && !strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_PSEUDONYM_KEY=\n")
+    error_message = "No API key or pseudonym key may be written into the user data."
   }
 
   assert {
@@ -162,8 +197,33 @@ run "single_plan" {
   }
 
   assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "PseudonymKeyParameter"]).actions == toset(["ssm:GetParameter"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "PseudonymKeyParameter"]).resources == toset(["arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/pseudonym-key"])
+    error_message = "The hosts may read the pseudonym-key parameter, and only it, with ssm:GetParameter."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "NoOtherParameters"]).effect == "Deny" && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "NoOtherParameters"]).not_resources == toset(["arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/api-keys", "arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/pseudonym-key"]) && contains(one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "NoOtherParameters"]).actions, "ssm:GetParameters")
+    error_message = "Every other parameter is denied, whatever AmazonSSMManagedInstanceCore grants (ssm:GetParameter on *)."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "ReadRelease"]).resources == toset(["arn:aws:s3:::creditscore-test-artifacts/releases/*"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "ReadRelease"]).actions == toset(["s3:GetObject"])
+    error_message = "The hosts read only the releases/ prefix of the artifacts bucket."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "ArtifactsAreReadOnly"]).effect == "Deny" && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "ArtifactsAreReadOnly"]).resources == toset(["arn:aws:s3:::creditscore-test-artifacts", "arn:aws:s3:::creditscore-test-artifacts/*"]) && contains(one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "ArtifactsAreReadOnly"]).actions, "s3:Put*")
+    error_message = "The hosts are explicitly denied every write to the artifacts bucket."
+  }
+
+  assert {
     condition     = !strcontains(aws_iam_role_policy.instance.policy, "\"s3:PutObject\"") && !strcontains(aws_iam_role_policy.instance.policy, "\"dynamodb:DeleteItem\"") && !strcontains(aws_iam_role_policy.instance.policy, "\"dynamodb:Scan\"")
     error_message = "The hosts neither write models nor delete or scan items."
+  }
+
+  assert {
+    condition     = !strcontains(aws_iam_role_policy.instance.policy, "autoscaling:")
+    error_message = "single mode: the host has no Auto Scaling permission at all."
   }
 
   assert {
@@ -176,15 +236,14 @@ run "asg_plan" {
   command = plan
 
   variables {
-    mode                    = "asg"
-    allowed_cidrs           = ["0.0.0.0/0"]
-    certificate_arn         = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
-    alarm_email             = "oncall@example.com"
-    detailed_monitoring     = true
-    extra_settings          = { CREDITSCORE_ALLOW_DEGRADED = "true" }
-    release_constraints_key = "releases/creditscore-1.0-py3-none-any.whl.constraints.txt"
-    access_logs_bucket      = "creditscore-test-logs"
-    web_acl_arn             = "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/creditscore/11111111-2222-3333-4444-555555555555"
+    mode                = "asg"
+    allowed_cidrs       = ["0.0.0.0/0"]
+    certificate_arn     = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    alarm_email         = "oncall@example.com"
+    detailed_monitoring = true
+    extra_settings      = { CREDITSCORE_ALLOW_DEGRADED = "true" }
+    access_logs_bucket  = "creditscore-test-logs"
+    web_acl_arn         = "arn:aws:wafv2:ap-southeast-1:123456789012:regional/webacl/creditscore/11111111-2222-3333-4444-555555555555"
   }
 
   assert {
@@ -198,8 +257,56 @@ run "asg_plan" {
   }
 
   assert {
-    condition     = toset(aws_autoscaling_group.this[0].vpc_zone_identifier) == toset(var.private_subnet_ids) && aws_autoscaling_group.this[0].health_check_type == "ELB"
-    error_message = "The ASG runs in the private subnets with ELB health checks."
+    condition     = toset(aws_autoscaling_group.this[0].vpc_zone_identifier) == toset(var.private_subnet_ids)
+    error_message = "The ASG runs in the private subnets."
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.this[0].health_check_type == "EC2" && aws_autoscaling_group.this[0].health_check_grace_period == 300
+    error_message = "Liveness decides replacement: EC2 health checks (plus the host's /health watchdog) with a 300 s grace period, never the ALB's /ready check, which a DynamoDB outage fails on every host at once."
+  }
+
+  assert {
+    condition = (
+      length(aws_autoscaling_group.this[0].initial_lifecycle_hook) == 1 &&
+      one(aws_autoscaling_group.this[0].initial_lifecycle_hook).name == "service-started" &&
+      one(aws_autoscaling_group.this[0].initial_lifecycle_hook).lifecycle_transition == "autoscaling:EC2_INSTANCE_LAUNCHING" &&
+      one(aws_autoscaling_group.this[0].initial_lifecycle_hook).default_result == "ABANDON" &&
+      one(aws_autoscaling_group.this[0].initial_lifecycle_hook).heartbeat_timeout == 900 &&
+      aws_autoscaling_group.this[0].default_instance_warmup == 60
+    )
+    error_message = "New hosts wait in Pending:Wait until their service answers (ABANDON after 900 s), then warm up 60 s: an instance refresh replaces hosts only with hosts that serve."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "OwnGroupInstanceHealth"]).actions == toset(["autoscaling:SetInstanceHealth"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "OwnGroupInstanceHealth"]).resources == toset(["arn:aws:autoscaling:ap-southeast-1:123456789012:autoScalingGroup:*:autoScalingGroupName/creditscore-test-scoring"])
+    error_message = "The watchdog may mark hosts Unhealthy (autoscaling:SetInstanceHealth) in its own group only."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "OwnGroupLaunchHook"]).actions == toset(["autoscaling:CompleteLifecycleAction"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "OwnGroupLaunchHook"]).resources == toset(["arn:aws:autoscaling:ap-southeast-1:123456789012:autoScalingGroup:*:autoScalingGroupName/creditscore-test-scoring"])
+    error_message = "The bootstrap may complete launch lifecycle actions of its own group only."
+  }
+
+  assert {
+    condition     = length([for st in data.aws_iam_policy_document.instance.statement : st if anytrue([for a in st.actions : startswith(a, "autoscaling:")])]) == 2 && !strcontains(aws_iam_role_policy.instance.policy, "\"autoscaling:*\"")
+    error_message = "No other Auto Scaling permission."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "MODE=asg\nPORT=8080\nTHRESHOLD=6\nSTARTUP_SECONDS=300\n",
+        "ASG_NAME=creditscore-test-scoring\n",
+        "aws autoscaling set-instance-health --region \"$REGION\" --instance-id \"$INSTANCE_ID\" \\\n    --health-status Unhealthy --should-respect-grace-period",
+        "--auto-scaling-group-name \"creditscore-test-scoring\"",
+        "--lifecycle-hook-name \"service-started\"",
+        "wait_for /health $(( 900 - 60 - SECONDS ))",
+        "LAUNCH_RESULT=CONTINUE",
+        "http://169.254.169.254/latest/api/token",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "asg mode: the watchdog marks its own instance (IMDSv2) Unhealthy after 6 failed /health probes; the bootstrap completes the launch hook."
   }
 
   assert {
@@ -218,8 +325,8 @@ run "asg_plan" {
   }
 
   assert {
-    condition     = aws_lb_target_group.this[0].port == 8080 && aws_lb_target_group.this[0].health_check[0].path == "/ready" && aws_lb_target_group.this[0].health_check[0].matcher == "200"
-    error_message = "The target group forwards to the service port and checks /ready for 200."
+    condition     = aws_lb_target_group.this[0].port == 8080 && aws_lb_target_group.this[0].health_check[0].path == "/ready" && aws_lb_target_group.this[0].health_check[0].matcher == "200" && aws_lb_target_group.this[0].health_check[0].enabled
+    error_message = "Readiness decides routing: the target group forwards to the service port and checks /ready for 200."
   }
 
   assert {
@@ -263,14 +370,8 @@ run "asg_plan" {
   }
 
   assert {
-    condition = alltrue([
-      for needle in [
-        "\"s3://creditscore-test-models/releases/creditscore-1.0-py3-none-any.whl.constraints.txt\" \"$APP_DIR/release/constraints.txt\"",
-        "PINS=(--constraint \"$APP_DIR/release/constraints.txt\")",
-        "\"$${PINS[@]}\" \"$RELEASE\"",
-      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
-    ])
-    error_message = "With release_constraints_key the hosts install the release under that constraints file."
+    condition     = length(base64decode(aws_launch_template.this.user_data)) <= 16384
+    error_message = "The user data fits EC2's 16 KB."
   }
 }
 
@@ -309,13 +410,18 @@ run "rejects_bad_inputs" {
   command = plan
 
   variables {
-    mode                    = "blue-green"
-    allowed_cidrs           = ["everywhere"]
-    name_prefix             = "Creditscore_Test"
-    release_constraints_key = "/releases/constraints.txt"
+    mode                         = "blue-green"
+    allowed_cidrs                = ["everywhere"]
+    name_prefix                  = "Creditscore_Test"
+    release_requirements_key     = "/releases/requirements.txt"
+    release_sha256               = "not-a-hash"
+    pseudonym_key_parameter_name = "pseudonym-key"
+    extra_settings               = { CREDITSCORE_PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef" }
+    health_check_grace_period    = -1
+    liveness_failure_threshold   = 1
   }
 
-  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix, var.release_constraints_key]
+  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix, var.release_requirements_key, var.release_sha256, var.pseudonym_key_parameter_name, var.extra_settings, var.health_check_grace_period, var.liveness_failure_threshold]
 }
 
 run "setup" {
@@ -378,5 +484,10 @@ run "asg_apply" {
   assert {
     condition     = startswith(output.api_url, "https://") && output.alb_dns_name != null && output.asg_name == "creditscore-asgtest-scoring" && output.instance_id == null && output.alarm_topic_arn != null
     error_message = "asg mode serves https://<alb> and outputs the ASG, ALB and topic."
+  }
+
+  assert {
+    condition     = aws_autoscaling_group.this[0].health_check_type == "EC2" && aws_lb_target_group.this[0].health_check[0].path == "/ready"
+    error_message = "Applied: the group replaces hosts on EC2 health (and the watchdog), the target group routes on /ready."
   }
 }

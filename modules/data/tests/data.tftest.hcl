@@ -46,13 +46,14 @@ run "defaults" {
       aws_s3_bucket.data["raw"].bucket == "creditscore-test-raw" &&
       aws_s3_bucket.data["cleaned"].bucket == "creditscore-test-cleaned" &&
       aws_s3_bucket.data["models"].bucket == "creditscore-test-models" &&
+      aws_s3_bucket.data["artifacts"].bucket == "creditscore-test-artifacts" &&
       aws_s3_bucket.access_logs.bucket == "creditscore-test-access-logs"
     )
-    error_message = "Bucket names must be the service's defaults, {name_prefix}-raw/-cleaned/-models, plus {name_prefix}-access-logs."
+    error_message = "Bucket names must be the service's defaults, {name_prefix}-raw/-cleaned/-models, plus {name_prefix}-artifacts and {name_prefix}-access-logs."
   }
 
   assert {
-    condition     = output.raw_bucket == "creditscore-test-raw" && output.cleaned_bucket == "creditscore-test-cleaned" && output.models_bucket == "creditscore-test-models"
+    condition     = output.raw_bucket == "creditscore-test-raw" && output.cleaned_bucket == "creditscore-test-cleaned" && output.models_bucket == "creditscore-test-models" && output.artifacts_bucket == "creditscore-test-artifacts"
     error_message = "The bucket-name outputs must match the buckets."
   }
 
@@ -116,8 +117,8 @@ run "defaults" {
   }
 
   assert {
-    condition = length(data.aws_iam_policy_document.access_logs.statement) == 4 && alltrue([
-      for statement in slice(data.aws_iam_policy_document.access_logs.statement, 1, 4) :
+    condition = length(data.aws_iam_policy_document.access_logs.statement) == 5 && alltrue([
+      for statement in slice(data.aws_iam_policy_document.access_logs.statement, 1, 5) :
       statement.effect == "Allow" && statement.actions == toset(["s3:PutObject"]) &&
       one(statement.principals).identifiers == toset(["logging.s3.amazonaws.com"])
     ])
@@ -127,7 +128,7 @@ run "defaults" {
   assert {
     condition = alltrue([
       for key, logging in aws_s3_bucket_logging.data : logging.target_prefix == "creditscore-test-${key}/"
-    ]) && length(aws_s3_bucket_logging.data) == 3
+    ]) && length(aws_s3_bucket_logging.data) == 4
     error_message = "Every data bucket must log to the access-logs bucket under its own prefix."
   }
 
@@ -142,7 +143,7 @@ run "defaults" {
   }
 
   assert {
-    condition     = length(aws_s3_bucket_lifecycle_configuration.data["cleaned"].rule[0].transition) == 0 && length(aws_s3_bucket_lifecycle_configuration.data["models"].rule[0].transition) == 0
+    condition     = length(aws_s3_bucket_lifecycle_configuration.data["cleaned"].rule[0].transition) == 0 && length(aws_s3_bucket_lifecycle_configuration.data["models"].rule[0].transition) == 0 && length(aws_s3_bucket_lifecycle_configuration.data["artifacts"].rule[0].transition) == 0
     error_message = "Only raw data changes storage class."
   }
 

@@ -1,7 +1,8 @@
 # cd modules/ml && terraform init -backend=false && terraform test -var='aws_endpoint="http://127.0.0.1:4598"'
 # Plan runs assert the job, its encryption, the event trigger, the roles and the schedule; the apply runs
-# create everything (event trigger on; then the retraining schedule too) against moto's server, in a
-# bucket and key made by tests/setup.
+# create everything (event trigger on; then the retraining schedule too) against moto's server, with the
+# code uploaded to a bucket (standing in for the artifacts bucket) and key made by tests/setup; nothing the
+# module applies needs the raw, cleaned and models buckets to exist.
 #
 # aws_endpoint (the moto server's URL) must come from -var, written as an HCL string: terraform test
 # parses -var values of variables the module does not declare as expressions, and a value in this file
@@ -18,6 +19,9 @@ variables {
   cleaned_bucket_arn = "arn:aws:s3:::creditscore-test-cleaned"
   models_bucket      = "creditscore-test-models"
   models_bucket_arn  = "arn:aws:s3:::creditscore-test-models"
+
+  artifacts_bucket     = "creditscore-test-artifacts"
+  artifacts_bucket_arn = "arn:aws:s3:::creditscore-test-artifacts"
 
   glue_script_path = "../../etl/glue_job.py"
   glue_libs_path   = "tests/fixtures/glue-libs.zip"
@@ -54,8 +58,13 @@ run "defaults_plan" {
   }
 
   assert {
-    condition     = aws_glue_job.etl.command[0].script_location == "s3://creditscore-test-models/glue/glue_job.py" && aws_s3_object.glue_script.key == "glue/glue_job.py" && aws_s3_object.glue_libs.key == "glue/glue-libs.zip"
-    error_message = "The script and the libs zip are uploaded to the models bucket's glue/ prefix."
+    condition     = aws_glue_job.etl.command[0].script_location == "s3://creditscore-test-artifacts/glue/glue_job.py" && aws_s3_object.glue_script.bucket == "creditscore-test-artifacts" && aws_s3_object.glue_libs.bucket == "creditscore-test-artifacts" && aws_s3_object.glue_script.key == "glue/glue_job.py" && aws_s3_object.glue_libs.key == "glue/glue-libs.zip"
+    error_message = "The script and the libs zip are uploaded to the artifacts bucket's glue/ prefix, never to the models bucket training writes."
+  }
+
+  assert {
+    condition     = output.glue_script_s3_uri == "s3://creditscore-test-artifacts/glue/glue_job.py" && output.glue_libs_s3_uri == "s3://creditscore-test-artifacts/glue/glue-libs.zip"
+    error_message = "The code URIs name the artifacts bucket."
   }
 
   assert {
@@ -67,7 +76,7 @@ run "defaults_plan" {
     condition = (
       aws_glue_job.etl.default_arguments["--RAW_BUCKET"] == "creditscore-test-raw" &&
       aws_glue_job.etl.default_arguments["--CLEANED_BUCKET"] == "creditscore-test-cleaned" &&
-      aws_glue_job.etl.default_arguments["--extra-py-files"] == "s3://creditscore-test-models/glue/glue-libs.zip" &&
+      aws_glue_job.etl.default_arguments["--extra-py-files"] == "s3://creditscore-test-artifacts/glue/glue-libs.zip" &&
       aws_glue_job.etl.default_arguments["--job-bookmark-option"] == "job-bookmark-disable" &&
       aws_glue_job.etl.default_arguments["--enable-continuous-cloudwatch-log"] == "true" &&
       aws_glue_job.etl.default_arguments["--enable-metrics"] == "true" &&
@@ -146,11 +155,34 @@ run "defaults_plan" {
       for needle in [
         "\"arn:aws:s3:::creditscore-test-raw/*\"",
         "\"arn:aws:s3:::creditscore-test-cleaned/*\"",
-        "\"arn:aws:s3:::creditscore-test-models/glue/*\"",
+        "\"arn:aws:s3:::creditscore-test-artifacts/glue/*\"",
         "\"logs:AssociateKmsKey\"",
       ] : strcontains(aws_iam_role_policy.glue.policy, needle)
-    ]) && !strcontains(aws_iam_role_policy.glue.policy, "\"arn:aws:s3:::creditscore-test-models/*\"")
-    error_message = "The Glue role reads raw, writes cleaned and reads only the code prefix of the models bucket."
+    ]) && !strcontains(aws_iam_role_policy.glue.policy, "creditscore-test-models")
+    error_message = "The Glue role reads raw, writes cleaned and reads only the code prefix of the artifacts bucket; nothing of the models bucket."
+  }
+
+  assert {
+    condition = alltrue([
+      for doc in [data.aws_iam_policy_document.glue, data.aws_iam_policy_document.sagemaker] :
+      length([
+        for st in doc.statement : st
+        if st.effect == "Deny" && st.sid == "ArtifactsAreReadOnly" &&
+        toset(st.resources) == toset(["arn:aws:s3:::creditscore-test-artifacts", "arn:aws:s3:::creditscore-test-artifacts/*"]) &&
+        contains(st.actions, "s3:Put*") && contains(st.actions, "s3:Delete*")
+      ]) == 1
+    ])
+    error_message = "The Glue and SageMaker roles are explicitly denied every write to the artifacts bucket (code the hosts and jobs run)."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for doc in [data.aws_iam_policy_document.glue, data.aws_iam_policy_document.sagemaker] : [
+        for st in doc.statement : !anytrue([for r in st.resources : startswith(r, "arn:aws:s3:::creditscore-test-artifacts")])
+        if st.effect == "Allow" && anytrue([for a in st.actions : startswith(a, "s3:Put") || startswith(a, "s3:Delete")])
+      ]
+    ]))
+    error_message = "No Allow statement of the Glue or SageMaker role may write anywhere in the artifacts bucket."
   }
 
   assert {
@@ -162,13 +194,19 @@ run "defaults_plan" {
     condition = alltrue([
       for needle in [
         "\"arn:aws:s3:::creditscore-test-cleaned/*\"",
-        "\"arn:aws:s3:::creditscore-test-models/*\"",
+        "\"arn:aws:s3:::creditscore-test-models/training-jobs/*\"",
+        "\"arn:aws:s3:::creditscore-test-artifacts/training/sourcedir.tar.gz\"",
         "\"ecr:BatchGetImage\"",
         "\"arn:aws:logs:ap-southeast-1:123456789012:log-group:/aws/sagemaker/TrainingJobs\"",
         "\"kms:GrantIsForAWSResource\"",
       ] : strcontains(aws_iam_role_policy.sagemaker.policy, needle)
-    ]) && !strcontains(aws_iam_role_policy.sagemaker.policy, "creditscore-test-raw")
-    error_message = "The SageMaker role reads cleaned, reads/writes models, pulls the image, logs; never raw."
+    ]) && !strcontains(aws_iam_role_policy.sagemaker.policy, "creditscore-test-raw") && !strcontains(aws_iam_role_policy.sagemaker.policy, "\"arn:aws:s3:::creditscore-test-models/*\"")
+    error_message = "The SageMaker role reads cleaned and its source, writes only under the models bucket's training-jobs/ prefix, pulls, logs; never raw, never a published model."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.sagemaker.statement : st.resources if st.sid == "PullTrainingImage"]) == toset(["arn:aws:ecr:ap-southeast-1:123456789012:repository/*"])
+    error_message = "Without a training image the SageMaker role may pull from this account's repositories only, never from any account's."
   }
 
   assert {
@@ -205,10 +243,11 @@ run "schedule_on_plan" {
       jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).AlgorithmSpecification.TrainingImage == var.training_image_uri &&
       jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).InputDataConfig[0].DataSource.S3DataSource.S3Uri == "s3://creditscore-test-cleaned/features/snapshot=2025-06-01/" &&
       jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).OutputDataConfig.S3OutputPath == "s3://creditscore-test-models/training-jobs/xgboost-new-customer/" &&
+      jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).HyperParameters.sagemaker_submit_directory == "s3://creditscore-test-artifacts/training/sourcedir.tar.gz" &&
       jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).ResourceConfig.VolumeKmsKeyId == var.kms_key_arn &&
       jsondecode(aws_scheduler_schedule.retraining["xgboost-new-customer"].target[0].input).Environment.CREDITSCORE_AWS_ENDPOINT_URL == ""
     )
-    error_message = "The CreateTrainingJob request: unique name, model, image, cleaned data in, models bucket out, encrypted volume, real AWS."
+    error_message = "The CreateTrainingJob request: unique name, model, image, source from the artifacts bucket, cleaned data in, models bucket out, encrypted volume, real AWS."
   }
 
   assert {
@@ -217,14 +256,40 @@ run "schedule_on_plan" {
   }
 
   assert {
-    condition     = strcontains(aws_iam_role_policy.sagemaker.policy, "\"arn:aws:ecr:ap-southeast-1:763104351884:repository/pytorch-training\"")
-    error_message = "The SageMaker role pulls from the training image's repository only."
+    condition     = !strcontains(aws_iam_role_policy.sagemaker.policy, "ecr:") && length([for st in data.aws_iam_policy_document.sagemaker.statement : st if st.sid == "PullTrainingImage"]) == 0
+    error_message = "A SageMaker prebuilt image (another account's ECR) is pulled with SageMaker's own credentials: the role gets no ECR grant at all."
   }
 
   assert {
     condition     = aws_glue_job.etl.default_arguments["--additional-python-modules"] == "pydantic==2.11.7,structlog==25.4.0" && aws_glue_job.etl.default_arguments["--INGEST_DATE"] == "2025-06-01"
     error_message = "Extra modules and arguments reach the job."
   }
+}
+
+run "own_account_image_plan" {
+  command = plan
+
+  variables {
+    enable_retraining_schedule = true
+    training_image_uri         = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/creditscore-training:1.0"
+    training_data_prefix       = "features/snapshot=2025-06-01/"
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.sagemaker.statement : st.resources if st.sid == "PullTrainingImage"]) == toset(["arn:aws:ecr:ap-southeast-1:123456789012:repository/creditscore-training"])
+    error_message = "An image in this account's ECR: the role may pull from that one repository."
+  }
+}
+
+run "artifacts_bucket_must_be_its_own" {
+  command = plan
+
+  variables {
+    artifacts_bucket     = "creditscore-test-models"
+    artifacts_bucket_arn = "arn:aws:s3:::creditscore-test-models"
+  }
+
+  expect_failures = [aws_s3_object.glue_libs]
 }
 
 run "trigger_off_plan" {
@@ -264,9 +329,10 @@ run "rejects_bad_inputs" {
     glue_number_of_workers = 1
     glue_libs_path         = "libs.tar.gz"
     training_image_uri     = "docker.io/library/python:3.11"
+    training_source_key    = "/training/"
   }
 
-  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri]
+  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri, var.training_source_key]
 }
 
 run "setup" {
@@ -283,13 +349,9 @@ run "apply_with_event_trigger" {
   command = apply
 
   variables {
-    kms_key_arn        = run.setup.kms_key_arn
-    raw_bucket         = run.setup.bucket
-    raw_bucket_arn     = run.setup.bucket_arn
-    cleaned_bucket     = run.setup.bucket
-    cleaned_bucket_arn = run.setup.bucket_arn
-    models_bucket      = run.setup.bucket
-    models_bucket_arn  = run.setup.bucket_arn
+    kms_key_arn          = run.setup.kms_key_arn
+    artifacts_bucket     = run.setup.bucket
+    artifacts_bucket_arn = run.setup.bucket_arn
   }
 
   assert {
@@ -313,12 +375,8 @@ run "apply_with_schedule" {
 
   variables {
     kms_key_arn                = run.setup.kms_key_arn
-    raw_bucket                 = run.setup.bucket
-    raw_bucket_arn             = run.setup.bucket_arn
-    cleaned_bucket             = run.setup.bucket
-    cleaned_bucket_arn         = run.setup.bucket_arn
-    models_bucket              = run.setup.bucket
-    models_bucket_arn          = run.setup.bucket_arn
+    artifacts_bucket           = run.setup.bucket
+    artifacts_bucket_arn       = run.setup.bucket_arn
     enable_retraining_schedule = true
     training_image_uri         = "763104351884.dkr.ecr.ap-southeast-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311-ubuntu22.04-sagemaker"
     training_data_prefix       = "features/snapshot=2025-06-01/"

@@ -187,6 +187,49 @@ run "given_log_kms_key" {
   }
 }
 
+run "pinned_zones" {
+  command = plan
+
+  variables {
+    azs      = ["ap-southeast-1c", "ap-southeast-1a"]
+    az_count = 3 # ignored: azs decides
+  }
+
+  assert {
+    condition     = output.azs == tolist(["ap-southeast-1c", "ap-southeast-1a"]) && aws_subnet.public[*].availability_zone == ["ap-southeast-1c", "ap-southeast-1a"] && aws_subnet.private[*].availability_zone == ["ap-southeast-1c", "ap-southeast-1a"]
+    error_message = "Given azs are used exactly, in their order, whatever az_count says."
+  }
+
+  assert {
+    condition     = one([for f in data.aws_availability_zones.available.filter : f.values if f.name == "zone-name"]) == toset(["ap-southeast-1c", "ap-southeast-1a"])
+    error_message = "The zone lookup is pinned to the given names (checkov CKV_AWS_394): a zone AWS adds can never enter it."
+  }
+}
+
+run "default_zones_are_pinned_to_a_to_h" {
+  command = plan
+
+  assert {
+    condition     = one([for f in data.aws_availability_zones.available.filter : f.values if f.name == "zone-name"]) == toset([for letter in ["a", "b", "c", "d", "e", "f", "g", "h"] : "ap-southeast-1${letter}"])
+    error_message = "Without azs the lookup is still pinned, to the region's zones a to h."
+  }
+
+  assert {
+    condition     = output.azs == tolist(["ap-southeast-1a", "ap-southeast-1b"])
+    error_message = "Without azs the first az_count available zones are used, in name order."
+  }
+}
+
+run "refuses_an_unavailable_zone" {
+  command = plan
+
+  variables {
+    azs = ["ap-southeast-1a", "ap-southeast-1z"]
+  }
+
+  expect_failures = [aws_subnet.public]
+}
+
 run "rejects_bad_inputs" {
   command = plan
 
@@ -196,6 +239,7 @@ run "rejects_bad_inputs" {
     az_count                = 1
     log_kms_key_arn         = "not-an-arn"
     flow_log_retention_days = 42
+    azs                     = ["ap-southeast-1a", "ap-southeast-1a"]
   }
 
   expect_failures = [
@@ -204,6 +248,7 @@ run "rejects_bad_inputs" {
     var.az_count,
     var.log_kms_key_arn,
     var.flow_log_retention_days,
+    var.azs,
   ]
 }
 

@@ -1,5 +1,5 @@
-# Test fixture: the key and the (single) bucket the ml module writes to, in moto's server. The module's
-# raw, cleaned and models buckets all point at this one bucket in the apply runs.
+# Test fixture: the key and the (single) bucket the ml module uploads its code to, in moto's server: the
+# module's artifacts bucket in the apply runs (its raw, cleaned and models buckets need not exist).
 terraform {
   required_version = ">= 1.6"
 
