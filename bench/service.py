@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -79,7 +79,19 @@ IDLE_SHARE: Final = 0.2
 IDLE_WINDOW: Final = 0.5
 # Other processes keeping more than this many cores busy during a run make its figures suspect (marked ~).
 BUSY_OTHERS: Final = 0.25
-ALL_ENDPOINTS: Final = ("bare", "score-new", "score-existing", "existing-customer", "new-customer")
+ALL_ENDPOINTS: Final = (
+    "bare",
+    "score-new",
+    "score-existing",
+    "new-customer",
+    "existing-customer",
+    "existing-by-email",
+    "existing-by-phone",
+    "history",
+)
+PEER: Final = "peer:"
+#: The seed's endpoints, which the Flask + boto3 peer (--peer) serves too.
+PEER_ENDPOINTS: Final = ("new-customer", "existing-customer", "existing-by-email", "existing-by-phone")
 
 
 # --- options ---------------------------------------------------------------------------------------------
@@ -111,6 +123,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-batch-rows", type=int, default=256, help="CREDITSCORE_MAX_BATCH_ROWS; 1 = no grouping"
     )
+    parser.add_argument(
+        "--inline-rows", type=int, default=8, help="CREDITSCORE_INLINE_ROWS; 0 = every call in the thread"
+    )
     parser.add_argument("--concurrency", type=_int_list, default=[1, 16, 64, 256], help="e.g. 1,16,64,256")
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per run")
     parser.add_argument("--warmup", type=int, default=50, help="uncounted requests before each run")
@@ -129,6 +144,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stored-customers", type=int, default=2000)
     parser.add_argument(
         "--endpoints", type=_endpoint_list, default=list(ALL_ENDPOINTS), help=",".join(ALL_ENDPOINTS)
+    )
+    parser.add_argument(
+        "--peer", action="store_true", help="also drive the seed's endpoints on the Flask + boto3 peer"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(".bench/service.json"))
@@ -342,6 +360,14 @@ class Bodies:
     def existing_customer(self, count: int) -> list[str]:
         return [json.dumps({"national_id": self.rng.choice(self.stored_ids)}) for _ in range(count)]
 
+    def existing_by_email(self, count: int) -> list[str]:
+        picks = (self.rng.randrange(len(self.stored_ids)) for _ in range(count))
+        return [json.dumps({"email": f"stored{n}@example.com"}) for n in picks]
+
+    def existing_by_phone(self, count: int) -> list[str]:
+        picks = (self.rng.randrange(len(self.stored_ids)) for _ in range(count))
+        return [json.dumps({"phone_number": f"09{n:08d}"}) for n in picks]
+
     def score_new(self, _count: int) -> list[str]:
         # The client cycles through the pool: score requests store nothing, repeating a row is fine.
         return [json.dumps({"segment": "new", "rows": [row]}) for row in self.new_rows]
@@ -369,7 +395,17 @@ def endpoints(bodies: Bodies) -> dict[str, Endpoint]:
         "existing-customer": Endpoint(
             "existing-customer", "POST", "/api/v1/predict-existing-customer", bodies.existing_customer
         ),
+        "existing-by-email": Endpoint(
+            "existing-by-email", "POST", "/api/v1/predict-existing-customer", bodies.existing_by_email
+        ),
+        "existing-by-phone": Endpoint(
+            "existing-by-phone", "POST", "/api/v1/predict-existing-customer", bodies.existing_by_phone
+        ),
         "new-customer": Endpoint("new-customer", "POST", "/api/v1/predict-new-customer", bodies.new_customer),
+        # One stored customer's first page: its records grow as the other runs score it.
+        "history": Endpoint(
+            "history", "GET", f"/api/v1/customers/{bodies.stored_ids[0]}/scores?limit=20", bodies.none
+        ),
     }
 
 
@@ -446,9 +482,10 @@ def run_once(
     args: argparse.Namespace,
     dynamodb_pid: int,
 ) -> Run:
-    headers = {}
+    # The bare handler takes no key; every route of the service but the open ones needs one.
+    headers = {} if endpoint.name == "bare" else {"X-API-Key": args.api_key}
     if endpoint.method == "POST":
-        headers = {"Content-Type": "application/json", "X-API-Key": args.api_key}
+        headers["Content-Type"] = "application/json"
     plan = Plan(
         url=server.base + endpoint.path,
         method=endpoint.method,
@@ -601,20 +638,53 @@ def table(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
+def versus_peer(runs: Sequence[Run]) -> str:
+    """Ours beside the peer's, endpoint by endpoint and concurrency by concurrency: requests/s, p99, the
+    server's CPU per request, and how many more requests a server core serves with ours."""
+    lines = []
+    for run in runs:
+        peer = next(
+            (p for p in runs if p.endpoint == PEER + run.endpoint and p.concurrency == run.concurrency), None
+        )
+        if peer is None:
+            continue
+        ours_ms, peer_ms = (
+            run.per_thousand(run.service_cpu_seconds),
+            peer.per_thousand(peer.service_cpu_seconds),
+        )
+        ratio = "-" if not ours_ms or peer_ms is None else f"{peer_ms / ours_ms:.1f}x"
+        lines.append(
+            f"{run.endpoint:<18} {run.concurrency:>5} {_rate(run):>7} {_rate(peer):>7} "
+            f"{run.outcome['latency_ms']['p99']:>8.1f} {peer.outcome['latency_ms']['p99']:>8.1f} "
+            f"{_number(ours_ms, 2):>7} {_number(peer_ms, 2):>7} {ratio:>9}  {_errors(run)} / {_errors(peer)}"
+        )
+    if not lines:
+        return ""
+    header = (
+        f"{'versus the peer':<18} {'conc':>5} {'req/s':>7} {'peer':>7} {'p99 ms':>8} {'peer':>8} "
+        f"{'CPU-ms':>7} {'peer':>7} {'per core':>9}  errors (ours / peer)"
+    )
+    return "\n".join([header, *lines])
+
+
 def report(runs: Sequence[Run], args: argparse.Namespace) -> str:
     blocks = []
-    for name in args.endpoints:
+    for name in [*args.endpoints, *(PEER + name for name in PEER_ENDPOINTS)]:
         mine = [run for run in runs if run.endpoint == name]
         if not mine:
             continue
         what = (
             "bare aiohttp handler (the ceiling)"
             if name == "bare"
+            else "Flask + boto3, sync workers (the seed's design)"
+            if name.startswith(PEER)
             else f"max batch rows {args.max_batch_rows}"
         )
         blocks.append(
             f"{name}: {mine[0].method} {mine[0].path} — {args.workers} workers, {what}\n{table(mine)}"
         )
+    if comparison := versus_peer(runs):
+        blocks.append(comparison)
     notes = (
         f"Requests per run: {args.requests:,} (at concurrency 1: {min(args.requests, SERIAL_REQUESTS):,}), "
         f"after {args.warmup} uncounted warm-up requests; latency over every answered request.\n"
@@ -675,7 +745,9 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def service_env(settings: Settings, key_entry: str, max_batch_rows: int) -> dict[str, str]:
+def service_env(
+    settings: Settings, key_entry: str, max_batch_rows: int, inline_rows: int = 8
+) -> dict[str, str]:
     return {
         **_clean_env(),
         "CREDITSCORE_PROJECT": settings.project,
@@ -689,6 +761,7 @@ def service_env(settings: Settings, key_entry: str, max_batch_rows: int) -> dict
         # One log line per request at INFO would make the benchmark measure logging.
         "CREDITSCORE_LOG_LEVEL": "WARNING",
         "CREDITSCORE_MAX_BATCH_ROWS": str(max_batch_rows),
+        "CREDITSCORE_INLINE_ROWS": str(inline_rows),
     }
 
 
@@ -697,7 +770,7 @@ def start_service(settings: Settings, args: argparse.Namespace, key_entry: str, 
     command = [
         sys.executable, "-m", "creditscore.cli", "serve", "--port", str(port), "--workers", str(args.workers)
     ]  # fmt: skip
-    env = service_env(settings, key_entry, args.max_batch_rows)
+    env = service_env(settings, key_entry, args.max_batch_rows, args.inline_rows)
     return start_server("creditscore serve", command, env, port, "/ready", log_path)
 
 
@@ -708,6 +781,16 @@ def start_bare(args: argparse.Namespace, log_path: Path) -> Server:
         "-w", str(args.workers), "-b", f"{HOST}:{port}", "--keep-alive", "75", "--log-level", "warning",
     ]  # fmt: skip
     return start_server("bare gunicorn", command, _clean_env(), port, "/", log_path)
+
+
+def start_peer(settings: Settings, args: argparse.Namespace, log_path: Path) -> Server:
+    """The seed-style peer (bench.flask_peer): Flask + boto3 in gunicorn's sync workers, as many as ours."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "bench.flask_peer:app", "-k", "sync",
+        "-w", str(args.workers), "-b", f"{HOST}:{port}", "--log-level", "warning",
+    ]  # fmt: skip
+    return start_server("Flask peer", command, service_env(settings, "", 1), port, "/health", log_path)
 
 
 def drive(
@@ -784,6 +867,14 @@ def main(argv: list[str] | None = None) -> None:
             servers.append(service)
             runs += drive(service, chosen, table_of, args, dynamodb_pid)
             stop(service)
+        against = [name for name in chosen if name in PEER_ENDPOINTS] if args.peer else []
+        if against:
+            print(f"[peer] Flask + boto3, {args.workers} gunicorn sync workers, the same models and tables")
+            peer = start_peer(settings, args, Path(f"{stem}-peer.log"))
+            servers.append(peer)
+            table_of |= {PEER + name: replace(table_of[name], name=PEER + name) for name in against}
+            runs += drive(peer, [PEER + name for name in against], table_of, args, dynamodb_pid)
+            stop(peer)
     finally:
         for server in servers:
             stop(server)

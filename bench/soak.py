@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", type=float, default=0.8, help="share of the measured peak to hold")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-batch-rows", type=int, default=256)
+    parser.add_argument("--inline-rows", type=int, default=8)
     parser.add_argument("--stored-customers", type=int, default=2000)
     parser.add_argument("--peak-concurrency", type=int, default=64)
     parser.add_argument("--peak-seconds", type=float, default=30.0)

@@ -167,6 +167,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "256",
         "Concurrent requests are grouped into one model call of at most this many rows; 1 = no grouping.",
     ),
+    Setting(
+        "INLINE_ROWS",
+        "8",
+        "A model call of at most this many rows, with no other call of that model running, runs on the "
+        "event loop instead of the inference thread (the handoff costs more than such a call); 0 = always "
+        "the thread.",
+    ),
     Setting("MAX_BODY_BYTES", "2097152", "Largest request body accepted (413 above)."),
     Setting(
         "REQUEST_DEADLINE_SECONDS",
@@ -236,6 +243,7 @@ class Settings:
     model_poll_seconds: float
     inference_threads: int
     max_batch_rows: int
+    inline_rows: int
     max_body_bytes: int
     request_deadline_seconds: float
     max_in_flight: int
@@ -451,6 +459,7 @@ _CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
     "MODEL_POLL_SECONDS": _check_seconds,
     "INFERENCE_THREADS": _check_int(1, 64),
     "MAX_BATCH_ROWS": _check_int(1, 10_000),
+    "INLINE_ROWS": _check_int(0, 10_000),
     "MAX_BODY_BYTES": _check_int(1024, 1 << 30),
     "REQUEST_DEADLINE_SECONDS": _check_seconds,
     "MAX_IN_FLIGHT": _check_int(1, 100_000),

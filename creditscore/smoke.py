@@ -115,12 +115,16 @@ def _request_counts(api: Api) -> dict[str, float]:
     return counts
 
 
-def _known_customer(settings: Settings) -> Mapping[str, str]:
-    """One loaded customer that has an email and a phone number, read straight from the table."""
+def _known_customer(settings: Settings, besides: str) -> Mapping[str, str]:
+    """One customer other than ``besides`` (the smoke's own, whose history it checks) that has an email and
+    a phone number, read straight from the table."""
     table = aws.client("dynamodb", settings)
     request: dict[str, Any] = {
         "TableName": settings.customers_table,
-        "FilterExpression": "attribute_exists(email) AND attribute_exists(phone_number)",
+        "FilterExpression": (
+            "attribute_exists(email) AND attribute_exists(phone_number) AND national_id <> :own"
+        ),
+        "ExpressionAttributeValues": {":own": {"S": besides}},
         "ProjectionExpression": "national_id, email, phone_number",
         "Limit": 50,
     }
@@ -211,7 +215,9 @@ class Smoke:
         return "identical answers"
 
     def existing(self, by: str) -> str:
-        self.customer = customer = self.customer or _known_customer(self.settings)
+        self.customer = customer = self.customer or _known_customer(
+            self.settings, self.applicant.get("national_id", "-")
+        )
         path = "/api/v1/predict-existing-customer"
         body = _expect(self.api.call("POST", path, {by: customer[by]}), 200, f"POST {path} by {by}")
         if body["customer_info"]["national_id"] != customer["national_id"]:

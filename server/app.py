@@ -277,6 +277,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.max_batch_rows,
             settings.inference_threads,
             settings.model_max_bytes,
+            settings.inline_rows,
         )
         scoring = Scoring(
             registry,

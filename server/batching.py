@@ -61,7 +61,14 @@ class Batcher:
     """
 
     def __init__(
-        self, model: Model, name: str, version: str, executor: Executor, max_rows: int, concurrency: int
+        self,
+        model: Model,
+        name: str,
+        version: str,
+        executor: Executor,
+        max_rows: int,
+        concurrency: int,
+        inline_rows: int = 0,
     ) -> None:
         if max_rows < 1 or concurrency < 1:
             raise ValueError(f"max_rows and concurrency must be at least 1; got {max_rows}, {concurrency}")
@@ -70,6 +77,7 @@ class Batcher:
         self.version = version
         self._executor = executor
         self._max_rows = max_rows
+        self._inline_rows = inline_rows
         self._queue: deque[_Request] = deque()
         # asyncio primitives bind to a loop on first use, so these may be made outside one.
         self._slots = asyncio.Semaphore(concurrency)
@@ -151,7 +159,14 @@ class Batcher:
                 )
             loop = asyncio.get_running_loop()
             try:
-                pd, contributions = await loop.run_in_executor(self._executor, self._call, rows, explain_rows)
+                if len(rows) <= self._inline_rows and len(self._batches) <= 1:
+                    # A few rows and no other batch in flight: the thread handoff (and the GIL passed back
+                    # and forth with the loop) would cost more than the model call itself.
+                    pd, contributions = self._call(rows, explain_rows)
+                else:
+                    pd, contributions = await loop.run_in_executor(
+                        self._executor, self._call, rows, explain_rows
+                    )
             except Exception as error:
                 if len(batch) == 1:
                     _settle(batch[0], error)

@@ -90,6 +90,7 @@ class ModelRegistry:
         max_rows: int,
         concurrency: int,
         max_bytes: int,
+        inline_rows: int = 0,
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -99,6 +100,7 @@ class ModelRegistry:
         self._max_rows = max_rows
         self._concurrency = concurrency
         self._max_bytes = max_bytes
+        self._inline_rows = inline_rows
         self._served: dict[str, ServedModel] = {}
         self._problems: dict[str, str] = dict.fromkeys(self._names, "not loaded yet")
         # The watcher and an admin reload may overlap; two loads of one version would waste a swap.
@@ -171,7 +173,9 @@ class ModelRegistry:
 
     def _serve(self, manifest: Manifest, model: Model, seconds: float) -> None:
         name, version = manifest.model, manifest.version
-        batcher = Batcher(model, name, version, self._executor, self._max_rows, self._concurrency)
+        batcher = Batcher(
+            model, name, version, self._executor, self._max_rows, self._concurrency, self._inline_rows
+        )
         replaced = self._served.get(name)
         self._served[name] = ServedModel(manifest, batcher)
         self._problems.pop(name, None)

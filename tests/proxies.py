@@ -1,4 +1,5 @@
-"""A TCP relay that slows an HTTP dependency down, for tests of what the service does when one is slow."""
+"""A TCP relay that slows an HTTP dependency down or cuts it off, for tests of what the service does when
+one is slow or gone."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ class _Connection:
     hold: bool = False
 
 
-class SlowProxy:
-    """A TCP relay to an HTTP endpoint that can hold each answer back ``delay`` seconds: slow storage.
+class FaultProxy:
+    """A TCP relay to an HTTP endpoint that can hold each answer back ``delay`` seconds (slow storage), or
+    cut every connection and refuse new ones (storage gone: a crashed host, a partition).
 
     With ``operations`` set, only answers to requests naming one of them (DynamoDB's ``X-Amz-Target``, e.g.
     ``TransactWriteItems``) are held: the request itself goes through at once, so a slow answer is one
@@ -32,6 +34,7 @@ class SlowProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.delay = 0.0
         self.operations: set[str] = set()
+        self.refusing = False
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -82,20 +85,37 @@ class SlowProxy:
             writer.close()
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            client_writer.transport.abort()
+            return
         upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
         connection = _Connection()
-        await asyncio.gather(
-            self._requests(client_reader, upstream_writer, connection),
-            self._answers(upstream_reader, client_writer, connection),
-        )
+        try:
+            await asyncio.gather(
+                self._requests(client_reader, upstream_writer, connection),
+                self._answers(upstream_reader, client_writer, connection),
+            )
+        except asyncio.CancelledError:
+            # Cut: both ends dropped, as a host that died mid-request leaves them; what was sent may or may
+            # not have landed. Not re-raised: the stream server would log a cancelled handler as an error.
+            client_writer.transport.abort()
+            upstream_writer.transport.abort()
+
+    async def _cancel_relays(self) -> None:
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+
+    def cut(self) -> None:
+        """Reset every connection now and every new one until :meth:`restore`."""
+        self.refusing = True
+        asyncio.run_coroutine_threadsafe(self._cancel_relays(), self.loop).result(10)
+
+    def restore(self) -> None:
+        self.refusing = False
 
     def close(self) -> None:
-        async def cancel_relays() -> None:
-            relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in relays:
-                task.cancel()
-            await asyncio.gather(*relays, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_relays(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._cancel_relays(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

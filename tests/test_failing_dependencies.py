@@ -1,31 +1,26 @@
 """When DynamoDB is slow or gone, or a client floods the service: answers stay quick and honest (503, 504,
 429 as problem documents, never a 500 or a hang), liveness holds, other clients are served, and nothing is
-half-written. Real processes only: DynamoDB Local behind a TCP proxy that slows its answers, or killed
-and restarted."""
+half-written. Real processes only: DynamoDB Local behind a TCP proxy that slows its answers or cuts it off."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
-from boto3.dynamodb.types import TypeDeserializer
 
-from creditscore import aws
-from creditscore.config import ApiKey, Settings, load_settings
-from creditscore.contacts import guard_key, is_customer_key
-from creditscore.local_aws import DynamoDBLocal, free_port
+from creditscore.config import ApiKey, Settings
+from creditscore.contacts import guard_key
 from server.app import create_app
 from server.auth import hash_key
 from tests.conftest import SCORE_KEY, with_keys
-from tests.proxies import SlowProxy
+from tests.proxies import FaultProxy
 from tests.test_server_api import EXISTING, HEADERS, NEW, applicant, contacts_of, metric_value, table_items
 
 BURSTY_KEY = "cs_test-bursty-client"
@@ -33,15 +28,15 @@ MODELS = "/api/v1/models"
 
 
 @pytest.fixture
-def proxy(service_settings: Settings) -> Iterator[SlowProxy]:
-    relay = SlowProxy(service_settings.dynamodb_endpoint_url or "")
+def proxy(service_settings: Settings) -> Iterator[FaultProxy]:
+    relay = FaultProxy(service_settings.dynamodb_endpoint_url or "")
     yield relay
     relay.close()
 
 
 @pytest.fixture
 def through_proxy(
-    aiohttp_client: Callable[..., Any], service_settings: Settings, proxy: SlowProxy
+    aiohttp_client: Callable[..., Any], service_settings: Settings, proxy: FaultProxy
 ) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
     """A client of an app whose DynamoDB calls go through ``proxy``, settings ``changes``d."""
 
@@ -60,7 +55,7 @@ async def timed(answer: Awaitable[ClientResponse]) -> tuple[ClientResponse, floa
 
 
 async def test_past_the_in_flight_cap_requests_are_shed_at_once_and_liveness_holds(
-    through_proxy: Callable[..., Awaitable[TestClient[Any, Any]]], proxy: SlowProxy
+    through_proxy: Callable[..., Awaitable[TestClient[Any, Any]]], proxy: FaultProxy
 ) -> None:
     client = await through_proxy(max_in_flight=3)
     proxy.delay = 1.0
@@ -116,7 +111,7 @@ async def test_one_keys_burst_is_limited_while_another_key_is_served(
 
 async def test_a_slow_store_is_504_at_the_deadline_and_the_retry_with_the_key_is_safe(
     through_proxy: Callable[..., Awaitable[TestClient[Any, Any]]],
-    proxy: SlowProxy,
+    proxy: FaultProxy,
     service_settings: Settings,
 ) -> None:
     client = await through_proxy(request_deadline_seconds=1.0)
@@ -138,70 +133,52 @@ async def test_a_slow_store_is_504_at_the_deadline_and_the_retry_with_the_key_is
     assert len(table_items(service_settings, service_settings.score_history_table)) == 1
 
 
-# --- DynamoDB killed and restarted ------------------------------------------------------------------------
+# --- DynamoDB gone and back ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def own_store(
-    service_settings: Settings, tmp_path: Path, aiohttp_client: Callable[..., Any]
-) -> AsyncIterator[tuple[DynamoDBLocal, Settings, TestClient[Any, Any]]]:
-    """A DynamoDB Local of this test's own, keeping its data on disk (so it outlives a restart), and a
-    client of an app using it with a 2 s deadline."""
-    store = DynamoDBLocal(free_port(), Path(load_settings().dynamodb_local_dir), db_dir=tmp_path)
-    store.start()
-    try:
-        settings = replace(service_settings, dynamodb_endpoint_url=store.endpoint_url)
-        aws.bootstrap(settings)
-        client = await aiohttp_client(create_app(with_keys(settings, request_deadline_seconds=2.0)))
-        yield store, settings, client
-    finally:
-        store.stop()
-
-
-def _items(settings: Settings, table: str) -> list[dict[str, Any]]:
-    deserializer = TypeDeserializer()
-    pages = (
-        aws.client("dynamodb", settings).get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
-    )
-    return [
-        {name: deserializer.deserialize(value) for name, value in item.items()}
-        for page in pages
-        for item in page["Items"]
-    ]
-
-
-async def test_a_killed_store_gives_503_or_504_never_a_500_and_nothing_half_written(
-    own_store: tuple[DynamoDBLocal, Settings, TestClient[Any, Any]],
+async def test_a_store_gone_gives_503_or_504_never_a_500_and_nothing_half_written(
+    through_proxy: Callable[..., Awaitable[TestClient[Any, Any]]],
+    proxy: FaultProxy,
+    service_settings: Settings,
 ) -> None:
-    store, settings, client = own_store
+    # Cut at the network, not by killing DynamoDB Local: killed with SIGKILL, DynamoDB Local 3.3.1 was seen
+    # to lose a transaction it had acknowledged, which real DynamoDB never does; the service sees the
+    # same either way (connections reset mid-request, then refused).
+    client = await through_proxy(request_deadline_seconds=2.0)
     answers: list[tuple[float, int, float]] = []  # (when, status, seconds taken)
     created: list[str] = []
     stop = asyncio.Event()
 
     async def client_loop(worker: int) -> None:
+        # Each client scores the customers it created: clients scoring one customer together would race
+        # for its score version, and a 409 for that race is right but not what this test is about.
+        own: list[str] = []
         for n in range(10_000):
             if stop.is_set():
-                return
+                break
             national_id = f"{500_000_000 + worker * 10_000 + n}"
             started = time.monotonic()
-            if n % 2 == 0 or not created:
+            if n % 2 == 0 or not own:
                 response = await client.post(NEW, json=applicant(**contacts_of(national_id)), headers=HEADERS)
                 if response.status == 200:
-                    created.append(national_id)
+                    own.append(national_id)
             else:
-                body = {"national_id": created[-1]}
-                response = await client.post(EXISTING, json=body, headers=HEADERS)
-            await response.read()
+                response = await client.post(EXISTING, json={"national_id": own[-1]}, headers=HEADERS)
+            body = await response.read()
+            if response.status not in (200, 503, 504):
+                print(f"{response.status} at {started - t0:.2f} s: {body[:200]!r}; own {own[-3:]}")
             answers.append((started, response.status, time.monotonic() - started))
+        created.extend(own)
 
+    t0 = time.monotonic()
     load = [asyncio.create_task(client_loop(worker)) for worker in range(6)]
     await asyncio.sleep(1.5)
-    store.process.kill()
-    # Off the event loop: the service under test runs on it, and its deadlines with it.
-    await asyncio.to_thread(store.stop)
+    proxy.cut()
     down_at = time.monotonic()
-    await asyncio.sleep(3.0)
-    await asyncio.to_thread(store.start)
+    # Long enough that requests sent after the cut are answered before it ends (each takes up to the 2 s
+    # deadline).
+    await asyncio.sleep(5.0)
+    proxy.restore()
     back_at = time.monotonic()
     while not any(started > back_at and status == 200 for started, status, _ in answers):
         assert time.monotonic() - back_at < 5.0, "no 200 within 5 s of the store answering again"
@@ -211,7 +188,10 @@ async def test_a_killed_store_gives_503_or_504_never_a_500_and_nothing_half_writ
     await asyncio.gather(*load)
 
     statuses = Counter(status for _, status, _ in answers)
-    print(f"answers by status: {dict(statuses)}; first 200 {recovered_in - back_at:.2f} s after the restart")
+    print(
+        f"answers by status: {dict(statuses)}; cut at {down_at - t0:.2f} s, back at {back_at - t0:.2f} s, "
+        f"first 200 {recovered_in - back_at:.2f} s after"
+    )
     assert set(statuses) <= {200, 503, 504}, statuses
     # Sent and answered while the store was down: all refused (one sent then may succeed once it is back).
     during = [
@@ -220,8 +200,8 @@ async def test_a_killed_store_gives_503_or_504_never_a_500_and_nothing_half_writ
     assert during and set(during) <= {503, 504}
     assert max(seconds for _, _, seconds in answers) < 2.0 + 0.5, "no answer past the deadline"
     assert recovered_in - back_at < 5.0
-    customers = [c for c in _items(settings, settings.customers_table) if is_customer_key(c["national_id"])]
-    history = [h for h in _items(settings, settings.score_history_table) if is_customer_key(h["national_id"])]
+    customers = table_items(service_settings, service_settings.customers_table)
+    history = table_items(service_settings, service_settings.score_history_table)
     assert set(created) <= {c["national_id"] for c in customers}
     # Every customer created has the history record of its creation, every record its customer, and the
     # guards of every customer's contacts are there: all of a create landed, or none of it.
@@ -229,7 +209,9 @@ async def test_a_killed_store_gives_503_or_504_never_a_500_and_nothing_half_writ
     assert {c["national_id"] for c in customers} == new_records
     assert {h["national_id"] for h in history} <= {c["national_id"] for c in customers}
     guards = {
-        g["national_id"]: g["owner_id"] for g in _items(settings, settings.customers_table) if "owner_id" in g
+        g["national_id"]: g["owner_id"]
+        for g in table_items(service_settings, service_settings.customers_table, reserved=True)
+        if "owner_id" in g
     }
     for customer in customers:
         assert guards[guard_key("email", customer["email"])] == customer["national_id"]

@@ -88,6 +88,7 @@ class Recording:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.threads: list[int] = []
         self.running = 0
         self.most_running = 0
         self.release = threading.Event()
@@ -97,6 +98,7 @@ class Recording:
     def predict_pd(self, rows: Matrix) -> Vector:
         with self._lock:
             self.calls.append(("predict_pd", len(rows)))
+            self.threads.append(threading.get_ident())
             self.running += 1
             self.most_running = max(self.most_running, self.running)
         try:
@@ -265,6 +267,27 @@ async def test_a_cancelled_request_does_not_break_its_batch(executor: ThreadPool
     # The abandoned request was not scored at all.
     assert model.predicted() == [1, 1]
     assert (await batcher.predict(row(0.4))).pd.tolist() == [0.4]
+    await batcher.close()
+
+
+async def test_a_small_call_runs_on_the_event_loop_only_when_no_other_call_runs(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = Recording()
+    batcher = Batcher(model, "m", "v", executor, max_rows=256, concurrency=2, inline_rows=2)
+    assert (await batcher.predict(np.full((2, 2), 0.5))).pd.tolist() == [0.5, 0.5]
+    assert (await batcher.predict(np.full((3, 2), 0.6))).pd.tolist() == [0.6] * 3
+    model.release.clear()
+    held = asyncio.create_task(batcher.predict(np.full((3, 2), 0.1)))
+    await until(lambda: model.running == 1)
+    # Run inline, this call would block the loop on the held one's release: it must go to the thread.
+    beside = asyncio.create_task(batcher.predict(row(0.2)))
+    await until(lambda: model.running == 2)
+    model.release.set()
+    assert (await held).pd.tolist() == [0.1] * 3 and (await beside).pd.tolist() == [0.2]
+    loop_thread = threading.get_ident()
+    assert model.threads[0] == loop_thread
+    assert loop_thread not in model.threads[1:] and len(model.threads) == 4
     await batcher.close()
 
 

@@ -27,7 +27,7 @@ from creditscore.config import Settings
 from creditscore.local_aws import ChildServer, children, free_port
 from creditscore.smoke import run_smoke
 from server.auth import hash_key
-from tests.proxies import SlowProxy
+from tests.proxies import FaultProxy
 from tests.test_server_api import store_customer
 
 KEY = "cs_process-test-key"
@@ -67,7 +67,7 @@ class Served:
     base: str
     port: int
     metrics_dir: Path
-    proxy: SlowProxy
+    proxy: FaultProxy
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
@@ -77,7 +77,7 @@ class Served:
 @pytest.fixture
 def served(service_settings: Settings, tmp_path: Path) -> Iterator[Served]:
     port = free_port()
-    proxy = SlowProxy(service_settings.dynamodb_endpoint_url or "")
+    proxy = FaultProxy(service_settings.dynamodb_endpoint_url or "")
     metrics_dir = tmp_path / "metrics"
     env = {
         **os.environ,
