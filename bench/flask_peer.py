@@ -35,22 +35,21 @@ FORM_FLAGS: Final = {
 }
 
 settings = load_settings()
-scaling = Scaling.from_settings(settings)
 table = boto3.resource("dynamodb", **aws.client_kwargs(settings, "dynamodb")).Table(settings.customers_table)
 
 
-def _load(name: str) -> tuple[Model, tuple[str, ...]]:
+def _load(name: str) -> tuple[Model, tuple[str, ...], Scaling]:
     manifest, model = Registry.from_settings(settings).load(installed()[name])
-    return model, manifest.features
+    return model, manifest.features, manifest.scaling or Scaling.from_settings(settings)
 
 
 models = {name: _load(name) for name in settings.models}
 app = Flask(__name__)
 
 
-def _pd(name: str, row: dict[str, float]) -> float:
-    model, features = models[name]
-    return float(model.predict_pd(np.array([[row[f] for f in features]], dtype=np.float64))[0])
+def _score(name: str, row: dict[str, float]) -> int:
+    model, features, scaling = models[name]
+    return scaling.score(float(model.predict_pd(np.array([[row[f] for f in features]], dtype=np.float64))[0]))
 
 
 def _flag(value: Any) -> float:
@@ -70,7 +69,7 @@ def predict_new_customer() -> Any:
     fields: dict[str, Any] = {name: [float(form[name])] for name in ("income", "savings", "debt")}
     fields |= {feature: [_flag(form.get(field))] for feature, field in FORM_FLAGS.items()}
     row = {name: float(values[0]) for name, values in application_features(fields).items()}
-    score = scaling.score(_pd(settings.new_customer_model, row))
+    score = _score(settings.new_customer_model, row)
     item = {
         **{name: form[name] for name in ("national_id", "full_name", "email", "phone_number")},
         "application": {name: Decimal(repr(value)) for name, value in row.items()},
@@ -94,7 +93,7 @@ def predict_existing_customer() -> Any:
     if item is None:
         return jsonify({"error": "not found"}), 404
     row = {name: float(value) for group in GROUPS for name, value in (item.get(group) or {}).items()}
-    scores = {name: scaling.score(_pd(name, row)) for name, _ in settings.existing_customer_models}
+    scores = {name: _score(name, row) for name, _ in settings.existing_customer_models}
     score = combine(scores, dict(settings.existing_customer_models))
     table.update_item(
         Key={"national_id": item["national_id"]},

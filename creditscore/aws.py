@@ -95,7 +95,8 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def _error_code(error: ClientError) -> str:
+def error_code(error: ClientError) -> str:
+    """The AWS error code of ``error`` (``NoSuchKey``, ``ConditionalCheckFailedException``…), "" when none."""
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
@@ -107,7 +108,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
     try:
         s3.create_bucket(**request)
     except ClientError as error:
-        if _error_code(error) == "BucketAlreadyOwnedByYou":
+        if error_code(error) == "BucketAlreadyOwnedByYou":
             return False
         raise
     s3.put_public_access_block(
@@ -129,7 +130,7 @@ def ensure_table(dynamodb: Any, definition: dict[str, Any]) -> bool:
         dynamodb.create_table(**definition)
         created = True
     except ClientError as error:
-        if _error_code(error) != "ResourceInUseException":
+        if error_code(error) != "ResourceInUseException":
             raise
         created = False
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})

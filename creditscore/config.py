@@ -101,7 +101,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         "LOG_FORMAT", "console", "console (readable, local) or json (one JSON object a line, production)."
     ),
-    Setting("SCORE_TARGET", "700", "Scorecard scaling: the score given at the target odds."),
+    Setting(
+        "SCORE_TARGET",
+        "700",
+        "Scorecard scaling: the score given at the target odds. Training records the scaling in the model's "
+        "manifest and the service scores each model with its own; a host's value applies only to versions "
+        "published before scaling was recorded.",
+    ),
     Setting(
         "SCORE_TARGET_ODDS", "30", "Scorecard scaling: good:bad odds given the target score (30 = PD 3.2 %)."
     ),

@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -87,7 +88,26 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class ChildServer:
+class _Started(ABC):
+    """Started on entering a ``with`` block, stopped on leaving it, whatever happened inside."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ChildServer(_Started):
     """A server run as a child process until :meth:`stop`, ready once ``probe_url`` answers 200.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`.
@@ -184,15 +204,6 @@ class ChildServer:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def _reachable(host: str, port: int) -> str:
     # A server bound to every interface is still reached through loopback from this machine.
@@ -260,7 +271,7 @@ class DynamoDBLocal(ChildServer):
         return urllib.request.Request(self.probe_url, data=b"{}", headers=headers)  # noqa: S310
 
 
-class LocalAws:
+class LocalAws(_Started):
     """Both local endpoints, started together and stopped together: moto on ``host:port`` for S3 and
     the rest, DynamoDB Local on ``dynamodb_port``."""
 
@@ -312,12 +323,3 @@ class LocalAws:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -39,7 +39,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from creditscore import contacts
+from creditscore import aws, contacts
 from creditscore.contacts import CONTACT_FIELDS, ContactField
 from creditscore.errors import JobError
 from etl.features import APPLICATION, GROUPS
@@ -348,7 +348,7 @@ def transact_sender(dynamodb: Any) -> Send:
         try:
             dynamodb.transact_write_items(TransactItems=requests)
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = aws.error_code(error)
             if code != "TransactionCanceledException":
                 # The message is left out: it may quote a value of the request.
                 raise WriteError(f"TransactWriteItems failed ({len(requests)} entries): {code}") from None

@@ -19,6 +19,7 @@ from typing import Any, Final
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
+from creditscore import aws
 from creditscore.errors import JobError
 from etl.sources import METADATA_PREFIX, SOURCES_BY_FILE, Source
 
@@ -122,7 +123,7 @@ def _remote(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if aws.error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
     return head

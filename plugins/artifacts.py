@@ -31,6 +31,7 @@ import numpy as np
 from creditscore.errors import JobError
 from plugins.calibration import CALIBRATION_FILE, CalibratedModel, Calibration
 from plugins.contract import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
+from plugins.scores import Scaling
 
 MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"
@@ -274,12 +275,17 @@ class Manifest:
     created_at: str
     code_version: str
     transforms: dict[str, tuple[Transform, ...]] = field(default_factory=dict)
+    #: The scaling the model was trained and measured with; None in versions published before it was
+    #: recorded (served with the host's configured scaling).
+    scaling: Scaling | None = None
 
     def to_json(self) -> bytes:
         document = asdict(self)
         document["features"] = list(self.features)
         document["groups"] = list(self.groups)
         document["transforms"] = transforms_to_json(self.transforms)
+        if self.scaling is None:
+            del document["scaling"]
         return json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode()
 
     @classmethod
@@ -325,7 +331,23 @@ class Manifest:
             created_at=get("created_at", str),
             code_version=get("code_version", str),
             transforms=transforms_from_json(document.get("transforms", {}), features, where),
+            scaling=_scaling_from_json(document.get("scaling"), where),
         )
+
+
+def _scaling_from_json(value: object, where: str) -> Scaling | None:
+    if value is None:
+        return None
+    names = ("target", "target_odds", "pdo")
+    if not isinstance(value, dict) or set(value) != set(names):
+        raise ArtifactError(f"{where}: field 'scaling' must hold exactly {', '.join(names)}")
+    numbers = [value[name] for name in names]
+    if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+        raise ArtifactError(f"{where}: field 'scaling' must hold numbers")
+    try:
+        return Scaling(*(float(n) for n in numbers))
+    except ValueError as error:
+        raise ArtifactError(f"{where}: field 'scaling': {error}") from None
 
 
 def check_file_names(names: Sequence[str] | Mapping[str, object], where: str) -> None:

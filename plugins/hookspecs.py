@@ -6,8 +6,9 @@ metadata, for example in its ``pyproject.toml``::
     [project.entry-points.creditscore]
     logistic-scorecard = "my_bank_models.scorecard"
 
-and implementing one or more of these hooks with ``@plugins.hookimpl``. The built-in scorers are found the
-same way, so a team adds a model by installing a package, without touching the server or the built-ins.
+and implementing one or more of these hooks with ``@plugins.hookspecs.hookimpl``. The built-in scorers are
+found the same way, so a team adds a model by installing a package, without touching the server or the
+built-ins.
 """
 
 from __future__ import annotations

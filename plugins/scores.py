@@ -30,9 +30,18 @@ _PD_EPSILON: Final = 1e-9
 
 @dataclass(frozen=True)
 class Scaling:
+    """A model's scorecard scaling: recorded in its manifest when it is trained, applied to its PDs when it
+    is served (so a host's settings cannot change a model's scores)."""
+
     target: float = 700.0
     target_odds: float = 30.0
     pdo: float = 40.0
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(value) for value in (self.target, self.target_odds, self.pdo)):
+            raise ValueError(f"scaling values must be finite numbers, got {self}")
+        if self.target_odds <= 0 or self.pdo <= 0:
+            raise ValueError(f"scaling needs target_odds and pdo above 0, got {self}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Scaling:

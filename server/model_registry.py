@@ -19,6 +19,7 @@ from typing import Any, Final
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from creditscore import aws
 from creditscore.errors import JobError
 from plugins.artifacts import (
     MANIFEST_FILE,
@@ -71,10 +72,6 @@ class ServedModel:
 def _reason(error: Exception) -> str:
     # The project's errors are written to be read; anything else (a plugin's) needs its type to make sense.
     return str(error) if isinstance(error, JobError) else f"{type(error).__name__}: {error}"
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class ModelRegistry:
@@ -228,7 +225,7 @@ class ModelRegistry:
             async with body:
                 data: bytes = await body.read()
         except ClientError as error:
-            if _code(error) in ("NoSuchKey", "404"):
+            if aws.error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise ArtifactError(f"cannot read {self._where(key)}: {error}") from None
         except BotoCoreError as error:

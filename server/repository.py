@@ -30,7 +30,7 @@ from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
 from creditscore import contacts
-from creditscore.aws import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX, to_decimal
+from creditscore.aws import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX, error_code, to_decimal
 from creditscore.logs import mask_pii, pseudonym
 from server import request_json
 from server.metrics import DYNAMODB_DURATION, DYNAMODB_ERRORS
@@ -340,7 +340,7 @@ def _failed(operation: str, reason: str) -> RepositoryError:
 
 
 def _refusal_codes(error: ClientError) -> list[str] | None:
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+    if error_code(error) != "TransactionCanceledException":
         return None
     codes = [str(reason.get("Code")) for reason in error.response.get("CancellationReasons", [])]
     if codes and set(codes) <= _REFUSALS | {"None"}:

@@ -7,7 +7,7 @@ cannot exist undocumented. Handlers raise :class:`server.problems.ProblemError` 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, TypeVar
@@ -36,6 +36,7 @@ from server.schemas import (
     NewCustomerResponse,
     Readiness,
     ReloadResponse,
+    ScalingInfo,
     ScoreRequest,
     ScoreResponse,
     ServedModelInfo,
@@ -225,7 +226,7 @@ async def predict_new_customer(request: web.Request) -> web.Response:
     except UnscorableRows as error:
         raise _unscorable(error, "body") from None
     pd = float(prediction.pd[0])
-    score = svc.scoring.scaling.score(pd)
+    score = svc.scoring.scaling_of(served).score(pd)
     grade = band(score)
     assert prediction.contributions is not None
     request_id, scored_at = request["request_id"], now_iso()
@@ -402,8 +403,9 @@ async def _scored_rows(
     if served is not None:
         request["models"] = {served.name: served.version}
         pds = (await served.batcher.predict(matrix(body.rows, served.features))).pd
+        scaling = svc.scoring.scaling_of(served)
         for pd in map(float, pds):
-            points = svc.scoring.scaling.score(pd)
+            points = scaling.score(pd)
             model_score = {"score": points, "probability_of_default": pd, "version": served.version}
             results.append(
                 {
@@ -484,7 +486,8 @@ HISTORY_FIELDS: Final = tuple(HistoryEntry.model_fields)
 
 
 async def models(request: web.Request) -> web.Response:
-    served = service(request).registry.served()
+    svc = service(request)
+    served = svc.registry.served()
     infos = [
         ServedModelInfo(
             name=s.name,
@@ -493,6 +496,7 @@ async def models(request: web.Request) -> web.Response:
             features=list(s.features),
             metrics=s.manifest.metrics.get("test", {}),
             created_at=s.manifest.created_at,
+            scaling=ScalingInfo(**asdict(svc.scoring.scaling_of(s))),
         )
         for s in served.values()
     ]

@@ -272,6 +272,14 @@ class HistoryResponse(_Response):
     next_cursor: str | None
 
 
+class ScalingInfo(_Response):
+    """Scorecard scaling: ``target`` points at good:bad odds ``target_odds``, ``pdo`` more double them."""
+
+    target: float
+    target_odds: float
+    pdo: float
+
+
 class ServedModelInfo(_Response):
     name: str
     version: str
@@ -279,6 +287,8 @@ class ServedModelInfo(_Response):
     features: list[str]
     metrics: dict[str, Any]
     created_at: str
+    #: The scaling its scores come from: the one it was trained with.
+    scaling: ScalingInfo
 
 
 class ModelsResponse(_Response):

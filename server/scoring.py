@@ -125,16 +125,20 @@ class Scoring:
     def __init__(
         self,
         registry: ModelRegistry,
-        scaling: Scaling,
+        host_scaling: Scaling,
         new_model: str,
         existing_models: Sequence[tuple[str, float]],
         allow_degraded: bool,
     ) -> None:
         self.registry = registry
-        self.scaling = scaling
+        self._host_scaling = host_scaling
         self.new_model = new_model
         self.weights = dict(existing_models)
         self.allow_degraded = allow_degraded
+
+    def scaling_of(self, served: ServedModel) -> Scaling:
+        """The scaling ``served`` was trained with; the host's only for a version that did not record one."""
+        return served.manifest.scaling or self._host_scaling
 
     def new_customer_model(self) -> ServedModel:
         served = self.registry.get(self.new_model)
@@ -217,15 +221,17 @@ class Scoring:
             if isinstance(outcome, BaseException):
                 failed[name] = f"inference failed: {type(outcome).__name__}"
             else:
-                pds[name] = (served.version, outcome.pd)
+                pds[name] = (served, outcome.pd)
         if failed and (not self.allow_degraded or not pds):
             raise _unavailable(failed)
         missing |= failed
         combined = []
         for row in range(len(rows)):
             results = {
-                name: ModelResult(name, version, float(pd[row]), self.scaling.score(float(pd[row])))
-                for name, (version, pd) in pds.items()
+                name: ModelResult(
+                    name, served.version, float(pd[row]), self.scaling_of(served).score(float(pd[row]))
+                )
+                for name, (served, pd) in pds.items()
             }
             score = combine({n: r.score for n, r in results.items()}, self.weights)
             weights = {name: self.weights[name] for name in results}
@@ -254,7 +260,7 @@ class Scoring:
                 f"{served.name} cannot score: inference failed: {type(error).__name__}",
             ) from error
         pd = float(prediction.pd[0])
-        result = ModelResult(served.name, served.version, pd, self.scaling.score(pd))
+        result = ModelResult(served.name, served.version, pd, self.scaling_of(served).score(pd))
         return Combined(
             result.score,
             band(result.score),

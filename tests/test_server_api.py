@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from creditscore.config import ApiKey, Settings
 from creditscore.contacts import is_customer_key
 from etl.features import GROUPS, names
 from plugins.manager import scorer
-from plugins.scores import band
+from plugins.scores import Scaling, band
 from server.app import create_app
 from server.auth import hash_key
 from server.repository import decimals
@@ -592,6 +593,51 @@ async def test_logs_carry_request_ids_and_no_raw_personal_data(
     text = "\n".join(json.dumps(line) for line in lines)
     for secret in ("001234567890", "an.nguyen@example.com", "0912345678", *STORED.values()):
         assert secret not in text
+
+
+# --- scaling ---------------------------------------------------------------------------------------------
+
+TRAINED_WITH = Scaling(target=600.0, target_odds=20.0, pdo=50.0)
+HOST_SCALING = {"score_target": 750.0, "score_target_odds": 30.0, "score_pdo": 20.0}
+
+
+async def _score_one_applicant(
+    aiohttp_client: ClientFactory, settings: Settings, recorded: Scaling | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The new-customer model trained with :data:`TRAINED_WITH` and published recording ``recorded``, then
+    served by a host configured with :data:`HOST_SCALING`: one row's model score and the model's listing."""
+    model = "xgboost-new-customer"
+    frame = customers(2000, seed=21)
+    table = data.table_from_frame(frame, "test frame", scorer(model).features, None)
+    result = pipeline.train(scorer(model), table, SMALL_PARAMS[model], scaling=TRAINED_WITH, progress=False)
+    assert result.manifest.scaling == TRAINED_WITH
+    manifest = replace(result.manifest, scaling=recorded)
+    Registry.from_settings(settings).publish(manifest, result.files, Gate(0.0, 1.0))
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(with_keys(settings, **HOST_SCALING)))
+    row = {name: float(frame.iloc[0][name]) for name in names("application")}
+    answer = await client.post("/api/v1/score", json={"segment": "new", "rows": [row]}, headers=HEADERS)
+    assert answer.status == 200
+    listing = await (await client.get("/api/v1/models", headers=HEADERS)).json()
+    return (await answer.json())["results"][0]["model_scores"][model], listing["models"][0]
+
+
+async def test_a_model_is_served_with_the_scaling_it_was_trained_with_whatever_the_host_says(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
+    scored, listed = await _score_one_applicant(aiohttp_client, settings, TRAINED_WITH)
+    pd = scored["probability_of_default"]
+    host = Scaling(750.0, 30.0, 20.0)
+    assert TRAINED_WITH.score(pd) != host.score(pd), "the test needs scalings that give other scores"
+    assert scored["score"] == TRAINED_WITH.score(pd)
+    assert listed["scaling"] == {"target": 600.0, "target_odds": 20.0, "pdo": 50.0}
+
+
+async def test_a_version_that_recorded_no_scaling_is_served_with_the_hosts(
+    aiohttp_client: ClientFactory, settings: Settings
+) -> None:
+    scored, listed = await _score_one_applicant(aiohttp_client, settings, None)
+    assert scored["score"] == Scaling(750.0, 30.0, 20.0).score(scored["probability_of_default"])
+    assert listed["scaling"] == {"target": 750.0, "target_odds": 30.0, "pdo": 20.0}
 
 
 # --- hot reload ------------------------------------------------------------------------------------------

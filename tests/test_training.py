@@ -250,7 +250,30 @@ def test_manifest_records_the_model_and_its_origin(
     assert set(manifest.files) == {MODEL_FILE, CALIBRATION_FILE}
     assert manifest.version.endswith("-" + manifest.training_data_fingerprint[:8])
     assert manifest.code_version.startswith(importlib.metadata.version("creditscore"))
+    assert manifest.scaling == Scaling()
     assert Manifest.from_json(manifest.to_json()) == manifest
+
+
+@pytest.mark.parametrize(
+    ("scaling", "message"),
+    [
+        ({"target": 700, "target_odds": 30}, "must hold exactly target, target_odds, pdo"),
+        ({"target": 700, "target_odds": 30, "pdo": "40"}, "must hold numbers"),
+        ({"target": 700, "target_odds": 30, "pdo": True}, "must hold numbers"),
+        ({"target": 700, "target_odds": 0, "pdo": 40}, "target_odds and pdo above 0"),
+        ({"target": 1e309, "target_odds": 30, "pdo": 40}, "finite numbers"),
+    ],
+)
+def test_a_manifest_with_a_malformed_scaling_is_refused(
+    trained: pipeline.TrainingResult, scaling: dict[str, Any], message: str
+) -> None:
+    document = json.loads(trained.manifest.to_json())
+    document["scaling"] = scaling
+    with pytest.raises(ArtifactError, match=message):
+        Manifest.from_json(json.dumps(document).encode())
+    # A version published before scaling was recorded has none, and is still read.
+    del document["scaling"]
+    assert Manifest.from_json(json.dumps(document).encode()).scaling is None
 
 
 def test_fingerprint_changes_with_any_value_and_ignores_how_nan_was_made() -> None:

@@ -167,6 +167,7 @@ def train(
         created_at=created.isoformat().replace("+00:00", "Z"),
         code_version=code_version(),
         transforms=dict(table.transforms),
+        scaling=scaling,
     )
     model = load_verified(scorer, manifest, files)
 

@@ -101,10 +101,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 class Registry:
     """The models bucket, through a boto3 S3 client (thread-safe; one per process is enough)."""
 
@@ -123,7 +119,7 @@ class Registry:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _code(error) in ("NoSuchKey", "404"):
+            if aws.error_code(error) in ("NoSuchKey", "404"):
                 return None
             raise RegistryError(f"cannot read s3://{self.bucket}/{key}: {error}") from None
         except BotoCoreError as error:
@@ -220,7 +216,7 @@ class Registry:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **conditions)
         except ClientError as error:
-            if _code(error) in _PRECONDITION_CODES:
+            if aws.error_code(error) in _PRECONDITION_CODES:
                 raise RegistryError(
                     f"s3://{self.bucket}/{key} was changed by someone else meanwhile; nothing was "
                     "overwritten, run the command again"
