@@ -77,6 +77,8 @@ demo-smoke: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 typecheck: install
 	$(BIN)/mypy

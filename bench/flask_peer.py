@@ -21,10 +21,11 @@ from flask import Flask, jsonify, request
 
 from creditscore import aws
 from creditscore.config import load_settings
-from etl.features import GROUPS, application_features
+from creditscore.domain import storage
+from creditscore.domain.features import GROUPS, application_features
+from creditscore.domain.scores import Scaling, band, combine
 from plugins.contract import Model
 from plugins.manager import installed
-from plugins.scores import Scaling, band, combine
 from training.registry import Registry
 
 FORM_FLAGS: Final = {
@@ -86,7 +87,7 @@ def predict_existing_customer() -> Any:
         item = table.get_item(Key={"national_id": body["national_id"]}).get("Item")
     else:
         field = "email" if "email" in body else "phone_number"
-        index = aws.EMAIL_INDEX if field == "email" else aws.PHONE_INDEX
+        index = storage.EMAIL_INDEX if field == "email" else storage.PHONE_INDEX
         found = table.query(IndexName=index, KeyConditionExpression=f"{field} = :v",
                             ExpressionAttributeValues={":v": body[field]})["Items"]  # fmt: skip
         item = found[0] if found else None

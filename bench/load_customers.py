@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
+from creditscore.domain.features import FEATURES, LABEL
 from creditscore.local_aws import LocalAws
 from creditscore.logs import configure_logging
 from etl.customer_writes import CUSTOMERS_PER_TRANSACTION, Attempt, Target
-from etl.features import FEATURES, LABEL
 from etl.load_customers import (
     LoadSummary,
     count_snapshot_items,

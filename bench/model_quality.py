@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from creditscore.cli import json_object, print_table
+from creditscore.cli import json_object
 from creditscore.config import load_settings
+from creditscore.console import print_table
 from creditscore.errors import JobError
 from plugins.manager import scorer
 from training import data, pipeline, report

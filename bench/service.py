@@ -51,8 +51,8 @@ from boto3.dynamodb.types import TypeSerializer
 from bench.load_client import Plan
 from creditscore import aws
 from creditscore.config import Settings, endpoint_environment, load_settings
+from creditscore.domain.features import GROUPS, names
 from creditscore.local_aws import ChildServer, LocalAws, LocalAwsError, free_port
-from etl.features import GROUPS, names
 from plugins.artifacts import code_version
 from plugins.manager import scorer
 from server.auth import new_key

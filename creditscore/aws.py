@@ -14,17 +14,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from creditscore.config import Settings
+from creditscore.domain.storage import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX
 
 # The local endpoints accept any credentials; real AWS takes them from the usual chain (instance role, env,
 # profile).
 _LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
-EMAIL_INDEX: Final = "email-index"
-PHONE_INDEX: Final = "phone_number-index"
-HISTORY_SORT_KEY: Final = "scored_at_request_id"
-#: The score-history table's TTL attribute: only the service's idempotency records carry it (history
-#: records never expire).
-EXPIRES_AT: Final = "expires_at"
 # Above 2**53 a float's integer digits are binary noise (1e23 -> 99999999999999991611392) and may exceed
 # DynamoDB's 38 digits, so those values keep their shortest repr instead.
 _EXACT_INT_LIMIT: Final = 2.0**53

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from creditscore import aws
 from creditscore.config import KEY_NAME_RE, SCOPES, ConfigError, Settings, endpoint_environment, load_settings
+from creditscore.console import print_table
 from creditscore.errors import JobError
 from creditscore.local_aws import ChildServer, LocalAws
 from creditscore.logs import configure_logging
@@ -136,17 +137,6 @@ def _mapping_file(text: str) -> ColumnMapping:
         return load_mapping(Path(text))
     except MappingError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print(
-            "  ".join(c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(row, widths, strict=True))
-        )
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
@@ -464,8 +454,8 @@ def _train(
     publish: bool,
     out_dir: Path | None,
 ) -> int:
+    from creditscore.domain.scores import Scaling
     from plugins.manager import scorer as find_scorer
-    from plugins.scores import Scaling
     from training import data, pipeline, report
 
     scorer = find_scorer(model)

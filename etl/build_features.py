@@ -1,4 +1,5 @@
-"""Clean rows in, one feature row per customer out, following the definitions in :mod:`etl.features`."""
+"""Clean rows in, one feature row per customer out, following the definitions in
+:mod:`creditscore.domain.features`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from etl import features
-from etl.sources import FORM_FIELDS
+from creditscore.domain import features
+from creditscore.domain.features import FORM_FIELDS
 
 IDENTITY_COLUMNS: Final = ("national_id", "full_name", "email", "phone_number")
 

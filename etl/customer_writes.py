@@ -6,8 +6,9 @@ it created (``source = "api"``), the ``application`` group taken from the form. 
 whole item: it sends an ``Update`` that SETs only its attributes, with ``source`` set to ``"batch"`` only
 where none is stored yet.
 
-Emails and phone numbers are unique through the guard items of :mod:`creditscore.contacts`. Each customer is
-one :class:`Attempt`, written as the entries of one TransactWriteItems (several customers share one call):
+Emails and phone numbers are unique through the guard items of :mod:`creditscore.domain.identity`. Each
+customer is one :class:`Attempt`, written as the entries of one TransactWriteItems (several customers share
+one call):
 
 - the Update, conditioned on what the attempt assumes of the stored item;
 - a claim of the customer's email and one of its phone number;
@@ -39,10 +40,11 @@ from typing import Any, Final, Literal, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from creditscore import aws, contacts
-from creditscore.contacts import CONTACT_FIELDS, ContactField
+from creditscore import aws
+from creditscore.domain import identity
+from creditscore.domain.features import APPLICATION, GROUPS
+from creditscore.domain.identity import CONTACT_FIELDS, ContactField
 from creditscore.errors import JobError
-from etl.features import APPLICATION, GROUPS
 
 AttributeValue = dict[str, Any]
 Request = dict[str, Any]
@@ -155,11 +157,11 @@ class Target:
         owner = customer.national_id
         found = [Entry("update", None, owner, {"Update": self._update(attempt)})]
         for name in CONTACT_FIELDS:
-            claim = contacts.claim(self.table, name, customer.contacts[name], owner)
-            found.append(Entry("claim", name, contacts.guard_key(name, customer.contacts[name]), claim))
+            claim = identity.claim(self.table, name, customer.contacts[name], owner)
+            found.append(Entry("claim", name, identity.guard_key(name, customer.contacts[name]), claim))
         for name, old in _released(attempt):
-            release = contacts.release(self.table, name, old, owner)
-            found.append(Entry("release", name, contacts.guard_key(name, old), release))
+            release = identity.release(self.table, name, old, owner)
+            found.append(Entry("release", name, identity.guard_key(name, old), release))
         return found
 
     def _update(self, attempt: Attempt) -> Request:
@@ -218,7 +220,7 @@ def _released(attempt: Attempt) -> Iterable[tuple[ContactField, str]]:
         if (
             old
             and name not in attempt.foreign
-            and contacts.guard_key(name, old) != contacts.guard_key(name, new)
+            and identity.guard_key(name, old) != identity.guard_key(name, new)
         ):
             yield name, old
 

@@ -14,10 +14,10 @@ The write contract (the transactions themselves are :mod:`etl.customer_writes`'s
   service created (``source = "api"``). The training label is never loaded. Re-running a snapshot rewrites
   the same items.
 - In the same transaction, the customer's email and phone number are claimed through the guard items of
-  :mod:`creditscore.contacts`, and a contact the customer no longer has is released: a contact belongs to
-  one national ID at a time, the service's customers included.
+  :mod:`creditscore.domain.identity`, and a contact the customer no longer has is released: a contact
+  belongs to one national ID at a time, the service's customers included.
 - A row is *rejected* — not written, quarantined with its reason, counted — when its email or phone number
-  (in :func:`creditscore.contacts.normal_form`) appears under more than one national ID of the snapshot
+  (in :func:`creditscore.domain.identity.normal_form`) appears under more than one national ID of the snapshot
   (``email_shared_in_snapshot``, ``phone_number_shared_in_snapshot``; found before any write), or when
   another customer's guard still refuses it after the rest of the snapshot is written
   (``email_held_by_another_customer``, ``phone_number_held_by_another_customer``). Rejected rows go to
@@ -53,9 +53,11 @@ import structlog
 from boto3.dynamodb.types import TypeSerializer
 from tqdm import tqdm
 
-from creditscore import aws, contacts
+from creditscore import aws
 from creditscore.config import Settings
-from creditscore.contacts import CONTACT_FIELDS, ContactField
+from creditscore.domain import identity
+from creditscore.domain.features import FEATURES, GROUPS, names
+from creditscore.domain.identity import CONTACT_FIELDS, ContactField
 from creditscore.errors import JobError
 from etl.customer_writes import (
     CUSTOMERS_PER_TRANSACTION,
@@ -66,7 +68,6 @@ from etl.customer_writes import (
     Target,
     transact_sender,
 )
-from etl.features import FEATURES, GROUPS, names
 
 log = structlog.get_logger(__name__)
 
@@ -294,8 +295,8 @@ def read_snapshot(s3: Any, bucket: str, snapshot: str, pool: ThreadPoolExecutor)
 
 def _shared(values: pa.ChunkedArray, field: ContactField) -> npt.NDArray[np.bool_]:
     """Which rows hold a ``field`` that another row holds too, compared in the contacts' normal form."""
-    # The normal form is contacts.normal_form itself (casefold has no arrow kernel); the counting is arrow's.
-    forms = pa.array([contacts.normal_form(field, value) for value in values.to_pylist()], pa.string())
+    # The normal form is identity.normal_form itself (casefold has no arrow kernel); the counting is arrow's.
+    forms = pa.array([identity.normal_form(field, value) for value in values.to_pylist()], pa.string())
     counts = pa.table({"form": forms}).group_by("form").aggregate([("form", "count")])
     repeated = counts.filter(pc.greater(counts.column("form_count"), 1)).column("form")
     return np.asarray(pc.is_in(forms, value_set=repeated).to_numpy(zero_copy_only=False), dtype=bool)

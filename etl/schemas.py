@@ -13,10 +13,6 @@ from etl import sources
 
 Kind = Literal["id", "text", "email", "phone", "money", "number", "count", "flag", "timestamp", "choice"]
 
-NATIONAL_ID_PATTERN: Final = r"^([0-9]{9}|[0-9]{12})$"
-EMAIL_PATTERN: Final = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
-# Vietnamese numbers: a leading 0 and 9 or 10 more digits, or +84 instead of the 0.
-PHONE_PATTERN: Final = r"^(0|\+84)[0-9]{9,10}$"
 TIMESTAMP_FORMAT: Final = "yyyy-MM-dd HH:mm:ss"
 
 

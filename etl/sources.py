@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from creditscore.domain.features import FORM_FIELDS
+
 
 @dataclass(frozen=True)
 class Source:
@@ -21,17 +23,6 @@ class Source:
     def header(self) -> str:
         return ",".join(self.columns)
 
-
-# The application form: what an applicant declares (monthly income; savings and debt outstanding).
-FORM_FIELDS: tuple[str, ...] = (
-    "income",
-    "savings",
-    "debt",
-    "has_dependents",
-    "has_mortgage",
-    "has_savings_account",
-    "has_credit_card",
-)
 
 CUSTOMERS = Source(
     name="customers",

@@ -31,14 +31,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from etl.schemas import (
-    EMAIL_PATTERN,
-    NATIONAL_ID_PATTERN,
-    PHONE_PATTERN,
-    TIMESTAMP_FORMAT,
-    Column,
-    SourceSchema,
-)
+from creditscore.domain.identity import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
+from etl.schemas import TIMESTAMP_FORMAT, Column, SourceSchema
 
 CORRUPT: Final = "_corrupt_record"
 PROBLEM: Final = "_problem"

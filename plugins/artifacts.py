@@ -28,10 +28,10 @@ from typing import Any, Final, Literal, cast
 
 import numpy as np
 
+from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from plugins.calibration import CALIBRATION_FILE, CalibratedModel, Calibration
 from plugins.contract import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
-from plugins.scores import Scaling
 
 MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"

@@ -22,7 +22,7 @@ from plugins.contract import Labels, Matrix, Model, Vector
 
 CALIBRATION_FILE: Final = "calibration.json"
 METHOD: Final = "platt"
-# The same clamp as plugins.scores: a PD of exactly 0 or 1 has no log-odds.
+# The same clamp as creditscore.domain.scores: a PD of exactly 0 or 1 has no log-odds.
 _EPSILON: Final = 1e-9
 
 

@@ -25,10 +25,10 @@ from threadpoolctl import threadpool_limits
 
 from creditscore import aws
 from creditscore.config import Settings
-from etl.schemas import NATIONAL_ID_PATTERN
+from creditscore.domain.identity import NATIONAL_ID_PATTERN
+from creditscore.domain.scores import Scaling
 from plugins.artifacts import code_version
 from plugins.manager import installed
-from plugins.scores import Scaling
 from server import dashboard, openapi, routes, schemas
 from server.admission import Admission
 from server.middleware import ADMISSION, APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems, shed

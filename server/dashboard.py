@@ -22,7 +22,7 @@ from typing import Final
 from aiohttp import web
 from pydantic import ValidationError
 
-from plugins.scores import BAND_NAMES, BANDS, MAX_SCORE
+from creditscore.domain.scores import BAND_NAMES, BANDS, MAX_SCORE
 from server.problems import invalid
 from server.routes import json_response, now_iso
 from server.schemas import (

@@ -35,8 +35,8 @@ from typing import Final
 from aiohttp import web
 from pydantic import BaseModel
 
-from creditscore.aws import EXPIRES_AT, HISTORY_SORT_KEY
-from creditscore.contacts import RESERVED_PREFIX
+from creditscore.domain.identity import RESERVED_PREFIX
+from creditscore.domain.storage import EXPIRES_AT, HISTORY_SORT_KEY
 from server import metrics
 from server.problems import ProblemError
 from server.repository import RECORD_SORT_KEY, CustomerRepository, Item

@@ -4,7 +4,7 @@ One long-lived aioboto3 DynamoDB client serves every call of a process. Writes t
 transactions, so a customer never exists without the history record of the score that created it, and a
 score is never recorded without its history record. Concurrent writers are settled by conditions: a create
 refuses to overwrite an existing customer or to take an email or phone number another customer holds (the
-guard items of :mod:`creditscore.contacts`, in the same transaction), and a score update carries the
+guard items of :mod:`creditscore.domain.identity`, in the same transaction), and a score update carries the
 version it was computed from. A write may also carry an idempotency record (:mod:`server.idempotency`),
 put only if no request with the same key wrote before, so a retried request never writes twice.
 
@@ -29,8 +29,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from creditscore import contacts
-from creditscore.aws import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX, error_code, to_decimal
+from creditscore.aws import error_code, to_decimal
+from creditscore.domain import identity
+from creditscore.domain.storage import EMAIL_INDEX, EXPIRES_AT, HISTORY_SORT_KEY, PHONE_INDEX
 from creditscore.logs import mask_pii, pseudonym
 from server import request_json
 from server.metrics import DYNAMODB_DURATION, DYNAMODB_ERRORS
@@ -80,7 +81,7 @@ class Refused:
     #: A create met a customer with the national ID.
     customer_exists: bool = False
     #: A create met another customer holding these contacts.
-    contacts: tuple[contacts.ContactField, ...] = ()
+    contacts: tuple[identity.ContactField, ...] = ()
     #: A score's write met a newer score version, or no customer.
     stale: bool = False
     #: A request with the same idempotency key wrote first.
@@ -161,8 +162,8 @@ class CustomerRepository:
         national_id = customer["national_id"]
         _check_owner(history, national_id)
         claims = [
-            contacts.claim(self._customers, field, customer[field], national_id)
-            for field in contacts.CONTACT_FIELDS
+            identity.claim(self._customers, field, customer[field], national_id)
+            for field in identity.CONTACT_FIELDS
         ]
         entries = [
             _put_new(self._customers, customer),
@@ -174,7 +175,7 @@ class CustomerRepository:
         if failed is None:
             return None
         claimed = failed[1 : 1 + len(claims)]
-        taken = tuple(field for field, code in zip(contacts.CONTACT_FIELDS, claimed, strict=True) if code)
+        taken = tuple(field for field, code in zip(identity.CONTACT_FIELDS, claimed, strict=True) if code)
         return Refused(customer_exists=bool(failed[0]), contacts=taken, replayed=_replayed(failed, record))
 
     async def record_score(

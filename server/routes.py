@@ -15,8 +15,8 @@ from typing import Any, Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from creditscore.domain.scores import band
 from creditscore.logs import pseudonym
-from plugins.scores import band
 from server import idempotency, metrics, request_json
 from server.batching import UnscorableRows
 from server.model_registry import ServedModel

@@ -2,7 +2,8 @@
 
 Field names keep the seed's API (``full_name``, ``national_id``, ``cat_dependents``…) so its clients keep
 working. Requests are strict: no unknown fields, no strings for numbers, money finite and ≥ 0. Identifier
-formats are the ETL's (:mod:`etl.schemas`), so the service accepts exactly what the batch side accepts.
+formats are the domain's (:mod:`creditscore.domain.identity`), so the service accepts exactly what the
+batch side accepts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from etl.schemas import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
+from creditscore.domain.identity import EMAIL_PATTERN, NATIONAL_ID_PATTERN, PHONE_PATTERN
 
 MAX_SCORE_ROWS: Final = 1000
 MAX_HISTORY_PAGE: Final = 100

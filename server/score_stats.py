@@ -44,8 +44,8 @@ from typing import Any, Final
 
 import structlog
 
-from creditscore.aws import HISTORY_SORT_KEY
-from plugins.scores import BAND_NAMES, MAX_SCORE, MIN_SCORE
+from creditscore.domain.scores import BAND_NAMES, MAX_SCORE, MIN_SCORE
+from creditscore.domain.storage import HISTORY_SORT_KEY
 from server.repository import RepositoryError
 
 log = structlog.get_logger(__name__)

@@ -1,9 +1,9 @@
 """From request or stored customer to scores: feature rows, model calls, combination and reason codes.
 
-Application features come from :func:`etl.features.application_features`, the very function the Spark job
-ran, so a form scored here gets the features its training rows got. Existing customers are scored from
-their stored item: the feature-group maps hold every feature by name, and each model takes the ones its
-manifest lists, in that order.
+Application features come from :func:`creditscore.domain.features.application_features`, the very
+function the Spark job ran, so a form scored here gets the features its training rows got. Existing
+customers are scored from their stored item: the feature-group maps hold every feature by name, and each
+model takes the ones its manifest lists, in that order.
 
 Every stored customer can be scored as existing (:meth:`Scoring.stored_customer`):
 
@@ -29,9 +29,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from etl.features import FEATURES, GROUPS, application_features
+from creditscore.domain.features import FEATURES, GROUPS, application_features
+from creditscore.domain.scores import Scaling, band, combine
 from plugins.contract import Matrix
-from plugins.scores import Scaling, band, combine
 from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from creditscore.config import Settings
-from etl.features import FEATURES, LABEL
+from creditscore.domain.features import FEATURES, LABEL
 from plugins.manager import scorer
 from training import data, pipeline
 from training.registry import Gate, Registry

@@ -18,8 +18,9 @@ from aiohttp.test_utils import TestClient
 
 from creditscore import aws
 from creditscore.config import ConfigError, Settings, load_settings
-from etl.features import names
-from plugins.scores import BAND_NAMES, band
+from creditscore.domain import storage
+from creditscore.domain.features import names
+from creditscore.domain.scores import BAND_NAMES, band
 from server.dashboard import CONTENT_SECURITY_POLICY
 from server.score_stats import BIN_EDGES, KEY_PREFIX, ScoreStats, bin_of, minute_key
 from server.service import SERVICE
@@ -128,7 +129,7 @@ async def test_scores_from_two_workers_add_up_on_the_dashboard(
     assert counts
     for item in counts:
         assert re.fullmatch(r"#stats#\d{4}-\d{2}-\d{2}", item["national_id"]["S"])
-        assert re.fullmatch(r"\d{2}:\d{2}", item[aws.HISTORY_SORT_KEY]["S"])
+        assert re.fullmatch(r"\d{2}:\d{2}", item[storage.HISTORY_SORT_KEY]["S"])
     assert sum(int(item["total"]["N"]) for item in counts) == len(given)
     assert sum(int(item.get("band:Good", {"N": "0"})["N"]) for item in counts) == bands["Good"]
 

@@ -19,8 +19,9 @@ import pytest
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.domain import features
 from creditscore.local_aws import LocalAws
-from etl import features, ingest, report
+from etl import ingest, report
 from etl.load_customers import LoadSummary, load_customers
 from etl.local_runner import run_local
 from etl.pipeline import EtlReport

@@ -10,7 +10,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from etl import build_features, features, schemas, validate
+from creditscore.domain import features
+from etl import build_features, schemas, validate
 from etl.schemas import SourceSchema
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -233,5 +234,5 @@ def test_the_features_document_is_generated_from_the_registry() -> None:
     from pathlib import Path
 
     document = (Path(__file__).parents[1] / "docs" / "features.md").read_text()
-    assert document == features.markdown(), "run: python -m etl.features > docs/features.md"
+    assert document == features.markdown(), "run: python -m creditscore.domain.features > docs/features.md"
     assert len({f.name for f in features.FEATURES}) == len(features.FEATURES)

@@ -28,12 +28,12 @@ from sklearn.metrics import roc_auc_score
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT, main
 from creditscore.config import ApiKey, Settings, endpoint_environment
+from creditscore.domain.features import APPLICATION, LABEL, application_features, names
+from creditscore.domain.scores import Scaling, band
 from creditscore.local_aws import LocalAws
-from etl.features import APPLICATION, LABEL, application_features, names
 from plugins import manager
 from plugins.calibration import CalibratedModel, Calibration
 from plugins.contract import Labels, Matrix
-from plugins.scores import Scaling, band
 from server.app import create_app
 from server.auth import hash_key
 from server.scoring import TOP_REASONS

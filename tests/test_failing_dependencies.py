@@ -16,7 +16,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from creditscore.config import ApiKey, Settings
-from creditscore.contacts import guard_key
+from creditscore.domain.identity import guard_key
 from server.app import create_app
 from server.auth import hash_key
 from tests.conftest import SCORE_KEY, with_keys

@@ -21,8 +21,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from etl import features, sources
-from etl.sources import CUSTOMERS, FORM_FIELDS, SOCIAL, SOURCES, TRANSACTIONS, Source
+from creditscore.domain import features
+from creditscore.domain.features import FORM_FIELDS
+from etl import sources
+from etl.sources import CUSTOMERS, SOCIAL, SOURCES, TRANSACTIONS, Source
 from etl.synthetic import DEFAULT_AS_OF, GenerationSummary, generate
 from etl.synthetic import generator as generator_module
 from etl.synthetic.dirty import AMOUNT_COLUMNS, KINDS

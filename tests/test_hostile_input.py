@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from creditscore.config import Settings
-from etl.features import names
+from creditscore.domain.features import names
 from tests.factories import customers
 from tests.test_server_api import HEADERS, NEW, applicant, table_items
 

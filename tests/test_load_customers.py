@@ -14,8 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from creditscore import aws, cli, contacts
+from creditscore import aws, cli
 from creditscore.config import Settings
+from creditscore.domain import identity as contacts
+from creditscore.domain.features import APPLICATION, FEATURES, GROUPS, LABEL, names
 from etl.customer_writes import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
@@ -27,7 +29,6 @@ from etl.customer_writes import (
     Target,
     WriteError,
 )
-from etl.features import APPLICATION, FEATURES, GROUPS, LABEL, names
 from etl.load_customers import (
     LoadError,
     LoadSummary,

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from creditscore import aws
 from creditscore.config import Settings, load_settings
+from creditscore.domain import storage
 from creditscore.local_aws import LocalAws, LocalAwsError, children, free_port, free_ports
 from tests.conftest import settings_for
 
@@ -36,11 +37,11 @@ def test_tables_have_the_documented_keys_and_indexes(settings: Settings) -> None
     indexes = {
         i["IndexName"]: i["KeySchema"][0]["AttributeName"] for i in customers["GlobalSecondaryIndexes"]
     }
-    assert indexes == {aws.EMAIL_INDEX: "email", aws.PHONE_INDEX: "phone_number"}
+    assert indexes == {storage.EMAIL_INDEX: "email", storage.PHONE_INDEX: "phone_number"}
     history = dynamodb.describe_table(TableName=settings.score_history_table)["Table"]
     assert [(k["AttributeName"], k["KeyType"]) for k in history["KeySchema"]] == [
         ("national_id", "HASH"),
-        (aws.HISTORY_SORT_KEY, "RANGE"),
+        (storage.HISTORY_SORT_KEY, "RANGE"),
     ]
 
 
@@ -70,7 +71,7 @@ def test_a_missing_dynamodb_local_says_how_to_get_it(tmp_path: Path) -> None:
 def test_the_ttl_of_idempotency_records_is_on(settings: Settings) -> None:
     described = aws.client("dynamodb", settings).describe_time_to_live(TableName=settings.score_history_table)
     ttl = described["TimeToLiveDescription"]
-    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", aws.EXPIRES_AT)
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", storage.EXPIRES_AT)
 
 
 def _answers(url: str) -> bool:

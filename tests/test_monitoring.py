@@ -29,8 +29,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore.cli import DEMO_APPLICANT
 from creditscore.config import Settings, endpoint_environment
+from creditscore.domain.features import names
 from creditscore.local_aws import ChildServer, free_port
-from etl.features import names
 from server import metrics
 from server.auth import hash_key
 from tests.factories import customers

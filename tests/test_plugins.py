@@ -18,7 +18,14 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-from etl.features import APPLICATION, SOCIAL, TRADITIONAL, TRANSACTION, application_features, names
+from creditscore.domain.features import (
+    APPLICATION,
+    SOCIAL,
+    TRADITIONAL,
+    TRANSACTION,
+    application_features,
+    names,
+)
 from plugins.builtin import extratrees_social, pytorch_traditional, xgboost_new_customer
 from plugins.builtin.extratrees_social import ExtraTreesSocial
 from plugins.builtin.pytorch_traditional import PyTorchTraditional

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from creditscore.config import load_settings
-from plugins.scores import BAND_NAMES, MAX_SCORE, MIN_SCORE, Scaling, band, combine
+from creditscore.domain.scores import BAND_NAMES, MAX_SCORE, MIN_SCORE, Scaling, band, combine
 
 
 def test_scores_fall_as_pd_rises_and_stay_within_300_850() -> None:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from creditscore.config import ApiKey, Settings
-from etl.features import names
+from creditscore.domain.features import names
 from server.auth import hash_key
 from tests.conftest import SCORE_KEY
 from tests.test_server_api import (

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.domain.features import names
 from etl import ingest
-from etl.features import names
 from etl.load_customers import load_customers
 from etl.local_runner import run_local
 from etl.sources import CUSTOMERS, SOCIAL, TRANSACTIONS

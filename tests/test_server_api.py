@@ -19,10 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from creditscore import aws
 from creditscore.cli import DEMO_APPLICANT
 from creditscore.config import ApiKey, Settings
-from creditscore.contacts import is_customer_key
-from etl.features import GROUPS, names
+from creditscore.domain.features import GROUPS, names
+from creditscore.domain.identity import is_customer_key
+from creditscore.domain.scores import Scaling, band
 from plugins.manager import scorer
-from plugins.scores import Scaling, band
 from server.app import create_app
 from server.auth import hash_key
 from server.repository import decimals

@@ -14,8 +14,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
-from creditscore import aws, contacts
+from creditscore import aws
 from creditscore.config import Settings
+from creditscore.domain import identity, storage
 from creditscore.local_aws import free_port
 from server import metrics
 from server.repository import (
@@ -91,7 +92,7 @@ def _record(national_id: str, minute: int, request_id: str = "req") -> Item:
     scored_at = f"2026-11-27T10:{minute:02d}:00.000000+00:00"
     return {
         "national_id": national_id,
-        aws.HISTORY_SORT_KEY: f"{scored_at}#{request_id}",
+        storage.HISTORY_SORT_KEY: f"{scored_at}#{request_id}",
         "scored_at": scored_at,
         "request_id": request_id,
         "score": Decimal(650 + minute),
@@ -170,9 +171,9 @@ async def test_create_writes_the_customer_its_contact_guards_and_the_history_rec
 
     assert await repository.get(NATIONAL_ID) == customer
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == [record]
-    for field in contacts.CONTACT_FIELDS:
-        [guard] = _stored(dynamodb, settings.customers_table, contacts.guard_key(field, customer[field]))
-        assert guard[contacts.OWNER] == NATIONAL_ID
+    for field in identity.CONTACT_FIELDS:
+        [guard] = _stored(dynamodb, settings.customers_table, identity.guard_key(field, customer[field]))
+        assert guard[identity.OWNER] == NATIONAL_ID
         assert customer[field] not in str(guard)
 
 
@@ -187,7 +188,7 @@ async def test_create_of_an_existing_customer_writes_nothing(
     assert refused == Refused(customer_exists=True)
     assert await repository.get(NATIONAL_ID) == existing
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
-    assert _stored(dynamodb, settings.customers_table, contacts.guard_key("email", "nam@example.com")) == []
+    assert _stored(dynamodb, settings.customers_table, identity.guard_key("email", "nam@example.com")) == []
 
 
 @pytest.mark.parametrize(
@@ -213,11 +214,11 @@ async def test_create_with_a_contact_another_customer_holds_writes_nothing(
 
     assert await repository.get(NATIONAL_ID) is None
     assert _stored(dynamodb, settings.score_history_table, NATIONAL_ID) == []
-    for field in contacts.CONTACT_FIELDS:
+    for field in identity.CONTACT_FIELDS:
         [guard] = _stored(
-            dynamodb, settings.customers_table, contacts.guard_key(field, _new(OTHER_ID)[field])
+            dynamodb, settings.customers_table, identity.guard_key(field, _new(OTHER_ID)[field])
         )
-        assert guard[contacts.OWNER] == OTHER_ID
+        assert guard[identity.OWNER] == OTHER_ID
 
 
 async def test_concurrent_creates_of_one_customer_write_it_once(
@@ -240,9 +241,9 @@ async def test_a_write_with_an_idempotency_record_lands_once(
     key = "#idempotency#test"
     record = {
         "national_id": key,
-        aws.HISTORY_SORT_KEY: RECORD_SORT_KEY,
+        storage.HISTORY_SORT_KEY: RECORD_SORT_KEY,
         "answer": "{}",
-        aws.EXPIRES_AT: 2**40,
+        storage.EXPIRES_AT: 2**40,
     }
     _put(dynamodb, settings.customers_table, _loaded(NATIONAL_ID))
 
@@ -256,7 +257,7 @@ async def test_a_write_with_an_idempotency_record_lands_once(
     assert await repository.idempotency_record(key) == record
     assert len(_stored(dynamodb, settings.score_history_table, NATIONAL_ID)) == 1
     assert (await repository.get(NATIONAL_ID) or {})["score_version"] == 1
-    expired = record | {"national_id": "#idempotency#old", aws.EXPIRES_AT: 1}
+    expired = record | {"national_id": "#idempotency#old", storage.EXPIRES_AT: 1}
     _put(dynamodb, settings.score_history_table, expired)
     assert await repository.idempotency_record("#idempotency#old") is None
 

@@ -23,7 +23,8 @@ from matplotlib.image import imread
 from creditscore import aws
 from creditscore.cli import main
 from creditscore.config import Settings, endpoint_environment
-from etl.features import APPLICATION, LABEL, TRADITIONAL
+from creditscore.domain.features import APPLICATION, LABEL, TRADITIONAL
+from creditscore.domain.scores import BAND_NAMES, BANDS, Scaling, band
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
@@ -36,7 +37,6 @@ from plugins.artifacts import (
 from plugins.calibration import CALIBRATION_FILE, Calibration, CalibrationError, fit_platt
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.manager import installed
-from plugins.scores import BAND_NAMES, BANDS, Scaling, band
 from tests.factories import customers
 from training import data, pipeline
 from training.data import DataError, TrainingTable

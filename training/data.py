@@ -24,8 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.domain.features import LABEL
 from creditscore.errors import JobError
-from etl.features import LABEL
 from etl.load_customers import features_prefix, latest_snapshot, read_parts
 from plugins.artifacts import Transform
 from plugins.contract import Labels, Matrix

@@ -8,8 +8,8 @@ from typing import Any, Final
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
+from creditscore.domain.scores import BAND_NAMES, BANDS, Scaling, band
 from plugins.contract import Labels, Vector
-from plugins.scores import BAND_NAMES, BANDS, Scaling, band
 
 DECILES: Final = 10
 _EDGES: Final = dict(BANDS)

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from tqdm import tqdm
 
+from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from plugins.artifacts import (
     ArtifactError,
@@ -36,7 +37,6 @@ from plugins.artifacts import (
 )
 from plugins.calibration import CALIBRATION_FILE, fit_platt
 from plugins.contract import Artifacts, Labels, Model, Progress, Scorer, Vector
-from plugins.scores import Scaling
 from training import evaluate, plots, report
 from training.data import TrainingTable
 from training.split import Shares, Split, split

@@ -13,8 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from creditscore.domain.scores import BANDS, MAX_SCORE, MIN_SCORE, Scaling
 from plugins.contract import Labels, Vector
-from plugins.scores import BANDS, MAX_SCORE, MIN_SCORE, Scaling
 from training.evaluate import calibration_table
 
 ROC_FILE: Final = "roc.png"

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from creditscore.cli import print_table
 from creditscore.config import ConfigError, load_settings
+from creditscore.console import print_table
+from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from plugins.artifacts import MANIFEST_FILE
 from plugins.manager import PluginError, scorer
-from plugins.scores import Scaling
 from training import data, pipeline, plots, report
 from training.mapping import load_mapping
 

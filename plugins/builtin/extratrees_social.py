@@ -35,7 +35,7 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.tree import ExtraTreeClassifier
 
-from etl.features import SOCIAL, names
+from creditscore.domain.features import SOCIAL, names
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.hookspecs import hookimpl
 

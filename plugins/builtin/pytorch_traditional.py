@@ -37,7 +37,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from etl.features import FEATURES, TRADITIONAL, TRANSACTION, names
+from creditscore.domain.features import FEATURES, TRADITIONAL, TRANSACTION, names
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.hookspecs import hookimpl
 

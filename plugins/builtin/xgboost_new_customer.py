@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 import xgboost as xgb
 
-from etl.features import APPLICATION, names
+from creditscore.domain.features import APPLICATION, names
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.hookspecs import hookimpl
 

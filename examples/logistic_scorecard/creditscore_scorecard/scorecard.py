@@ -32,11 +32,11 @@ from typing import Any, ClassVar, Final
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from creditscore.domain.features import APPLICATION, names
+from creditscore.domain.scores import Scaling
 from creditscore_scorecard.binning import Binning, IntArray, fit_binning
-from etl.features import APPLICATION, names
 from plugins.calibration import Calibration
 from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
-from plugins.scores import Scaling
 
 SCORECARD_FILE: Final = "scorecard.json"
 FORMAT: Final = "creditscore-scorecard/1"

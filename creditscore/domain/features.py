@@ -1,7 +1,8 @@
 """Every feature, defined once: name, feature group, meaning, window and unit.
 
 The feature groups are also the attribute names of a customer's item in DynamoDB. docs/features.md is
-generated from :data:`FEATURES` (``python -m etl.features > docs/features.md``) and a test keeps it current.
+generated from :data:`FEATURES` (``python -m creditscore.domain.features > docs/features.md``) and a test
+keeps it current.
 
 Application-form features are derived by :func:`application_features`, a vectorised function of numpy
 arrays that the Spark job runs through ``mapInPandas`` and the scoring service runs on one request's
@@ -17,7 +18,16 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from etl.sources import FORM_FIELDS
+# The application form: what an applicant declares (monthly income; savings and debt outstanding).
+FORM_FIELDS: Final[tuple[str, ...]] = (
+    "income",
+    "savings",
+    "debt",
+    "has_dependents",
+    "has_mortgage",
+    "has_savings_account",
+    "has_credit_card",
+)
 
 APPLICATION: Final = "application"
 TRADITIONAL: Final = "traditional_features"
@@ -123,7 +133,8 @@ def markdown() -> str:
     lines = [
         "# Features",
         "",
-        "Generated from `etl/features.py` by `python -m etl.features > docs/features.md`; do not edit.",
+        "Generated from `creditscore/domain/features.py` by "
+        "`python -m creditscore.domain.features > docs/features.md`; do not edit.",
         "",
         "| name | group | meaning | window | unit |",
         "| --- | --- | --- | --- | --- |",

@@ -1,4 +1,5 @@
-"""One customer per email address and per phone number: the guard items that make contacts unique.
+"""Who a customer is: the national ID, email and phone formats every part accepts, and one customer per
+email address and per phone number (the guard items that make contacts unique).
 
 DynamoDB has no unique secondary index, and a lookup by email or phone through a GSI only finds who holds a
 value, so without more any client could create a customer with a victim's email and take over lookups by
@@ -23,6 +24,11 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any, Final, Literal
+
+NATIONAL_ID_PATTERN: Final = r"^([0-9]{9}|[0-9]{12})$"
+EMAIL_PATTERN: Final = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# Vietnamese numbers: a leading 0 and 9 or 10 more digits, or +84 instead of the 0.
+PHONE_PATTERN: Final = r"^(0|\+84)[0-9]{9,10}$"
 
 ContactField = Literal["email", "phone_number"]
 CONTACT_FIELDS: Final[tuple[ContactField, ...]] = ("email", "phone_number")
