@@ -26,7 +26,7 @@ from creditscore.domain.features import GROUPS, application_features
 from creditscore.domain.scores import Scaling, band, combine
 from plugins.contract import Model
 from plugins.manager import installed
-from training.registry import Registry
+from plugins.registry import Registry
 
 FORM_FLAGS: Final = {
     "has_dependents": "cat_dependents",

@@ -39,9 +39,12 @@ def client_kwargs(settings: Settings, service: str) -> dict[str, Any]:
     return kwargs
 
 
-def client(service: str, settings: Settings) -> Any:
-    """A synchronous client for the CLI jobs (the service uses aioboto3 with the same kwargs)."""
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+def client(service: str, settings: Settings, config: Config | None = None) -> Any:
+    """A synchronous client: the CLI jobs' (patient by default), or the service's S3 one (its own
+    ``config``); the service's DynamoDB client is aioboto3's, with the same kwargs."""
+    config = config or Config(
+        retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60
+    )
     return boto3.client(service, config=config, **client_kwargs(settings, service))
 
 

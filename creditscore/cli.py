@@ -476,7 +476,7 @@ def _train(
     )
     if not publish:
         return 0
-    from training.registry import Gate, Registry
+    from plugins.registry import Gate, Registry
 
     outcome = Registry.from_settings(settings).publish(
         result.manifest, result.files, Gate.from_settings(settings)
@@ -494,7 +494,7 @@ def _train(
 
 
 def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
-    from training.registry import Registry, auc_of
+    from plugins.registry import Registry, auc_of
 
     registry = Registry.from_settings(settings)
     rows = [
@@ -516,8 +516,8 @@ def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Registry
     from training import report
-    from training.registry import Registry
 
     registry = Registry.from_settings(settings)
     current = registry.pointer(args.model)
@@ -545,7 +545,7 @@ def cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
-    from training.registry import Registry
+    from plugins.registry import Registry
 
     pointer = Registry.from_settings(settings).promote(args.model, args.version)
     was = pointer.previous[0] if pointer.previous else "none"
@@ -554,7 +554,7 @@ def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    from training.registry import Registry
+    from plugins.registry import Registry
 
     pointer = Registry.from_settings(settings).rollback(args.model)
     print(f"{args.model}: rolled back; current version is {pointer.version}")

@@ -1,11 +1,12 @@
 """The app factory and the route table.
 
-One aioboto3 session with one DynamoDB and one S3 client per worker process, made in the app's cleanup
-context (never per request) with a connection pool sized to the concurrency the worker serves, explicit
-timeouts and standard retries. Models load before the worker accepts requests; a watcher then follows each
-model's current-version pointer. Inference runs in a bounded thread pool with the frameworks' own thread
-pools pinned to one thread: left at their defaults, XGBoost/OpenMP and torch start a thread per core in
-every worker and the workers fight over the cores. A flusher writes the dashboard's score counts
+One aioboto3 DynamoDB client per worker process, made in the app's cleanup context (never per request)
+with a connection pool sized to the concurrency the worker serves, explicit timeouts and standard retries;
+the models bucket through :class:`plugins.registry.Registry` in a thread, with the same timeouts. Models
+load before the worker accepts requests; a watcher then follows each model's current-version pointer.
+Inference runs in a bounded thread pool with the frameworks' own thread pools pinned to one thread: left at
+their defaults, XGBoost/OpenMP and torch start a thread per core in every worker and the workers fight over
+the cores. A flusher writes the dashboard's score counts
 (:mod:`server.score_stats`) every ``CREDITSCORE_STATS_FLUSH_SECONDS`` and once more when the worker stops.
 """
 
@@ -16,11 +17,12 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from aiohttp import web
+from botocore.config import Config
 from threadpoolctl import threadpool_limits
 
 from creditscore import aws
@@ -29,6 +31,7 @@ from creditscore.domain.identity import NATIONAL_ID_PATTERN
 from creditscore.domain.scores import Scaling
 from plugins.artifacts import code_version
 from plugins.manager import installed
+from plugins.registry import Registry
 from server import dashboard, openapi, routes, schemas
 from server.admission import Admission
 from server.middleware import ADMISSION, APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems, shed
@@ -245,13 +248,12 @@ def pin_framework_threads() -> None:
         torch.set_num_threads(1)
 
 
-def _config(settings: Settings, connections: int) -> AioConfig:
-    return AioConfig(
-        max_pool_connections=connections,
-        connect_timeout=max(settings.dynamodb_timeout_seconds / 3, 0.1),
-        read_timeout=settings.dynamodb_timeout_seconds,
-        retries={"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
-    )
+def _limits(settings: Settings) -> dict[str, Any]:
+    return {
+        "connect_timeout": max(settings.dynamodb_timeout_seconds / 3, 0.1),
+        "read_timeout": settings.dynamodb_timeout_seconds,
+        "retries": {"max_attempts": settings.dynamodb_max_attempts, "mode": "standard"},
+    }
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -259,18 +261,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     scorers = installed()
     pin_framework_threads()
     executor = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="inference")
-    session = aioboto3.Session()
-    async with (
-        session.client(
-            "dynamodb",
-            config=_config(settings, settings.dynamodb_max_connections),
-            **aws.client_kwargs(settings, "dynamodb"),
-        ) as dynamodb,
-        session.client("s3", config=_config(settings, 16), **aws.client_kwargs(settings, "s3")) as s3,
-    ):
+    # Models load rarely and off the event loop: the bucket is read by the registry training uses, in a
+    # thread, with a boto3 client bounded like the DynamoDB one (a stuck read must not hold a worker's exit).
+    store = Registry(aws.client("s3", settings, Config(**_limits(settings))), settings.models_bucket)
+    async with aioboto3.Session().client(
+        "dynamodb",
+        config=AioConfig(max_pool_connections=settings.dynamodb_max_connections, **_limits(settings)),
+        **aws.client_kwargs(settings, "dynamodb"),
+    ) as dynamodb:
         registry = ModelRegistry(
-            s3,
-            settings.models_bucket,
+            store,
             settings.models,
             scorers,
             executor,

@@ -1,7 +1,8 @@
 """The models the service scores with: loaded from the models bucket, verified, and hot-swapped.
 
-The bucket layout is :mod:`training.registry`'s: ``{model}/current.json`` names the version to serve and
-``{model}/{version}/`` holds its files and ``manifest.json``. :meth:`ModelRegistry.check` follows every
+The bucket is read through :class:`plugins.registry.Registry`, the same code training and the command line
+use, in a thread: ``{model}/current.json`` names the version to serve and ``{model}/{version}/`` holds its
+files and ``manifest.json``. :meth:`ModelRegistry.check` follows every
 configured model's pointer and, when it names a version other than the one served, loads that version
 (every file's sha256 verified, nothing in the bucket executed) and swaps it in. A version that fails to load
 never replaces a working one.
@@ -14,23 +15,18 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
 
-from creditscore import aws
 from creditscore.errors import JobError
 from plugins.artifacts import (
-    MANIFEST_FILE,
     ArtifactError,
     Manifest,
-    Pointer,
     load_verified,
-    pointer_key,
-    version_prefix,
 )
 from plugins.contract import Model, Scorer
+from plugins.registry import Registry
 from server.batching import Batcher
 from server.metrics import MODEL_INFO, MODEL_RELOADS
 
@@ -79,8 +75,7 @@ class ModelRegistry:
 
     def __init__(
         self,
-        s3: Any,
-        bucket: str,
+        store: Registry,
         names: Sequence[str],
         scorers: Mapping[str, Scorer],
         executor: Executor,
@@ -89,8 +84,7 @@ class ModelRegistry:
         max_bytes: int,
         inline_rows: int = 0,
     ) -> None:
-        self._s3 = s3
-        self._bucket = bucket
+        self._store = store
         self._names = tuple(names)
         self._scorers = scorers
         self._executor = executor
@@ -148,12 +142,15 @@ class ModelRegistry:
             return self._failed(name, None, f"no installed scorer named {name!r}; installed: {installed}")
         version = None
         try:
-            version = await self._current_version(name)
+            version = await asyncio.to_thread(self._store.current_version, name)
             served = self._served.get(name)
             if served is not None and served.version == version:
                 return "unchanged"
             started = time.perf_counter()
-            manifest, files = await self._fetch(name, version)
+            # Refused before a byte is read when too large: a version that would not fit keeps the old one.
+            manifest, files = await asyncio.to_thread(
+                self._store.fetch, name, version, self._max_bytes, "CREDITSCORE_MODEL_MAX_BYTES"
+            )
             if manifest.segment != scorer.segment:
                 raise ArtifactError(
                     f"the manifest's segment {manifest.segment!r} is not the scorer's {scorer.segment!r}"
@@ -211,65 +208,3 @@ class ModelRegistry:
         task = asyncio.create_task(retire(), name=f"retire {batcher.name} {batcher.version}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
-
-    # --- the bucket ------------------------------------------------------------------------------------
-
-    def _where(self, key: str) -> str:
-        return f"s3://{self._bucket}/{key}"
-
-    async def _read(self, key: str) -> bytes | None:
-        """An object's bytes, or None when there is no such key."""
-        try:
-            response = await self._s3.get_object(Bucket=self._bucket, Key=key)
-            body = response["Body"]
-            async with body:
-                data: bytes = await body.read()
-        except ClientError as error:
-            if aws.error_code(error) in ("NoSuchKey", "404"):
-                return None
-            raise ArtifactError(f"cannot read {self._where(key)}: {error}") from None
-        except BotoCoreError as error:
-            raise ArtifactError(f"cannot read {self._where(key)}: {error}") from None
-        return data
-
-    async def _keys(self, prefix: str) -> dict[str, int]:
-        """Every key under ``prefix`` with its size in bytes."""
-        paginator = self._s3.get_paginator("list_objects_v2")
-        try:
-            return {
-                str(item["Key"]): int(item["Size"])
-                async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix)
-                for item in page.get("Contents", [])
-            }
-        except (ClientError, BotoCoreError) as error:
-            raise ArtifactError(f"cannot list {self._where(prefix)}: {error}") from None
-
-    async def _current_version(self, name: str) -> str:
-        key = pointer_key(name)
-        data = await self._read(key)
-        if data is None:
-            raise ArtifactError(f"{name} has no current version (no {self._where(key)})")
-        return Pointer.from_json(data, self._where(key)).version
-
-    async def _fetch(self, name: str, version: str) -> tuple[Manifest, dict[str, bytes]]:
-        """The version's manifest and every other object of its folder by name (extra ones included, so
-        that verification reports them)."""
-        prefix = version_prefix(name, version)
-        sizes = await self._keys(prefix)
-        # Refused before a byte is read: a version that would not fit keeps the old one serving.
-        if (total := sum(sizes.values())) > self._max_bytes:
-            limit = f"CREDITSCORE_MODEL_MAX_BYTES ({self._max_bytes:,})"
-            raise ArtifactError(f"{name} {version} holds {total:,} bytes, above {limit}")
-        keys = list(sizes)
-        contents = await asyncio.gather(*(self._read(key) for key in keys))
-        found = {
-            key[len(prefix) :]: data for key, data in zip(keys, contents, strict=True) if data is not None
-        }
-        manifest_data = found.pop(MANIFEST_FILE, None)
-        where = self._where(prefix + MANIFEST_FILE)
-        if manifest_data is None:
-            raise ArtifactError(f"{name} has no version {version} (no {where})")
-        manifest = Manifest.from_json(manifest_data, where)
-        if (manifest.model, manifest.version) != (name, version):
-            raise ArtifactError(f"{where} describes {manifest.model} {manifest.version}")
-        return manifest, found

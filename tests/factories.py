@@ -12,8 +12,8 @@ import pandas as pd
 from creditscore.config import Settings
 from creditscore.domain.features import FEATURES, LABEL
 from plugins.manager import scorer
+from plugins.registry import Gate, Registry
 from training import data, pipeline
-from training.registry import Gate, Registry
 
 # Small enough to train in seconds, big enough to carry signal (and pass a permissive gate).
 SMALL_PARAMS: Final[dict[str, dict[str, Any]]] = {

@@ -34,12 +34,12 @@ from creditscore.local_aws import LocalAws
 from plugins import manager
 from plugins.calibration import CalibratedModel, Calibration
 from plugins.contract import Labels, Matrix
+from plugins.registry import Registry
 from server.app import create_app
 from server.auth import hash_key
 from server.scoring import TOP_REASONS
 from tests.conftest import settings_for
 from tests.factories import customers
-from training.registry import Registry
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 EXAMPLE_SOURCE: Final = ROOT / "examples" / "logistic_scorecard"

@@ -15,10 +15,10 @@ from creditscore.config import Settings
 from plugins.artifacts import MANIFEST_FILE, ArtifactError, Pointer, pointer_key, version_prefix
 from plugins.calibration import CALIBRATION_FILE
 from plugins.contract import Scorer
+from plugins.registry import Gate, Registry, RegistryError, auc_of
 from tests.factories import customers
 from tests.test_training import MODEL_FILE, LogisticScorer, put_snapshot, table_of, use_settings
 from training import pipeline
-from training.registry import Gate, Registry, RegistryError, auc_of
 
 GATE = Gate(min_auc=0.6, max_auc_drop=0.02)
 MODEL = LogisticScorer.name

@@ -23,6 +23,7 @@ from creditscore.domain.features import GROUPS, names
 from creditscore.domain.identity import is_customer_key
 from creditscore.domain.scores import Scaling, band
 from plugins.manager import scorer
+from plugins.registry import Gate, Registry
 from server.app import create_app
 from server.auth import hash_key
 from server.repository import decimals
@@ -30,7 +31,6 @@ from server.service import SERVICE
 from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
 from tests.factories import SMALL_PARAMS, customers
 from training import data, pipeline
-from training.registry import Gate, Registry
 
 HEADERS = {"X-API-Key": SCORE_KEY}
 NEW = "/api/v1/predict-new-customer"

@@ -131,7 +131,7 @@ def train(
     progress: bool = True,
     now: datetime | None = None,
 ) -> TrainingResult:
-    """Fit ``scorer`` on ``table`` and measure it; publish nothing (see :mod:`training.registry`)."""
+    """Fit ``scorer`` on ``table`` and measure it; publish nothing (see :mod:`plugins.registry`)."""
     started = time.perf_counter()
     shares = shares or Shares()
     scaling = scaling or Scaling()

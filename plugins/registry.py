@@ -1,4 +1,6 @@
 """The model registry in the models bucket: publish versions, move the current-version pointer, load.
+The one reader and writer of the bucket: training and the command line call it, and the service calls it
+from a thread (:mod:`server.model_registry`).
 
 Layout (formats in :mod:`plugins.artifacts`)::
 
@@ -18,7 +20,7 @@ The version stays published either way, so it can be inspected and promoted by h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -126,6 +128,14 @@ class Registry:
             raise RegistryError(f"cannot read s3://{self.bucket}/{key}: {error}") from None
         return response["Body"].read(), str(response["ETag"])
 
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        """Every key under ``prefix`` with its size in bytes."""
+        return {
+            str(item["Key"]): int(item["Size"])
+            for page in self._pages(prefix)
+            for item in page.get("Contents", [])
+        }
+
     def _pages(self, prefix: str, **listing: str) -> list[dict[str, Any]]:
         paginator = self.s3.get_paginator("list_objects_v2")
         try:
@@ -171,15 +181,27 @@ class Registry:
         """Every object in the version's folder but the manifest, by name (extra ones included, so that
         verification reports them)."""
         prefix = version_prefix(manifest.model, manifest.version)
+        return self._read_all(prefix, self._sizes(prefix))
+
+    def _read_all(self, prefix: str, keys: Iterable[str]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
-        for page in self._pages(prefix):
-            for item in page.get("Contents", []):
-                name = str(item["Key"])[len(prefix) :]
-                if name != MANIFEST_FILE:
-                    found = self._get(prefix + name)
-                    if found is not None:
-                        files[name] = found[0]
+        for key in keys:
+            name = key[len(prefix) :]
+            if name != MANIFEST_FILE and (found := self._get(key)) is not None:
+                files[name] = found[0]
         return files
+
+    def fetch(
+        self, model: str, version: str, max_bytes: int, limit: str = "the size limit"
+    ) -> tuple[Manifest, dict[str, bytes]]:
+        """The version's manifest and files, not yet verified (:func:`load_verified` does that), refused
+        before a byte is read when the folder holds more than ``max_bytes`` (named ``limit`` in the error)."""
+        prefix = version_prefix(model, version)
+        sizes = self._sizes(prefix)
+        if (total := sum(sizes.values())) > max_bytes:
+            raise ArtifactError(f"{model} {version} holds {total:,} bytes, above {limit} ({max_bytes:,})")
+        manifest = self.manifest(model, version)
+        return manifest, self._read_all(prefix, sizes)
 
     def verified_files(self, model: str, version: str) -> tuple[Manifest, dict[str, bytes]]:
         manifest = self.manifest(model, version)
@@ -190,7 +212,10 @@ class Registry:
     def current_version(self, model: str) -> str:
         pointer = self.pointer(model)
         if pointer is None:
-            raise RegistryError(f"{model} has no current version: publish one, or promote one with a command")
+            where = f"s3://{self.bucket}/{pointer_key(model)}"
+            raise RegistryError(
+                f"{model} has no current version (no {where}): publish one, or promote one with a command"
+            )
         return pointer.version
 
     def load(self, scorer: Scorer, version: str | None = None) -> tuple[Manifest, Model]:
