@@ -24,7 +24,7 @@ from creditscore.config import load_settings
 from creditscore.domain import storage
 from creditscore.domain.features import GROUPS, application_features
 from creditscore.domain.scores import Scaling, band, combine
-from plugins.contract import Model
+from creditscore.plugin import Model
 from plugins.manager import installed
 from plugins.registry import Registry
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
+from creditscore.plugin import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
 from plugins.calibration import CALIBRATION_FILE, CalibratedModel, Calibration
-from plugins.contract import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
 
 MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"

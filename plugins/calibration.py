@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from creditscore.errors import JobError
-from plugins.contract import Labels, Matrix, Model, Vector
+from creditscore.plugin import Labels, Matrix, Model, Vector
 
 CALIBRATION_FILE: Final = "calibration.json"
 METHOD: Final = "platt"

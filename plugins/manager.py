@@ -8,8 +8,8 @@ from typing import cast
 
 import pluggy
 
-from plugins import hookspecs
-from plugins.contract import Scorer
+from creditscore import plugin
+from creditscore.plugin import Scorer
 
 
 class PluginError(LookupError):
@@ -17,9 +17,9 @@ class PluginError(LookupError):
 
 
 def plugin_manager() -> pluggy.PluginManager:
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
-    manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+    manager = pluggy.PluginManager(plugin.PROJECT)
+    manager.add_hookspecs(plugin)
+    manager.load_setuptools_entrypoints(plugin.PROJECT)
     return manager
 
 

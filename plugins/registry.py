@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from creditscore import aws
 from creditscore.config import Settings
 from creditscore.errors import JobError
+from creditscore.plugin import Model, Scorer
 from plugins.artifacts import (
     MANIFEST_FILE,
     MODEL_NAME_RE,
@@ -42,7 +43,6 @@ from plugins.artifacts import (
     verify,
     version_prefix,
 )
-from plugins.contract import Model, Scorer
 
 _PRECONDITION_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 

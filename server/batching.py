@@ -23,7 +23,7 @@ from typing import Final
 
 import numpy as np
 
-from plugins.contract import Matrix, Model, Vector
+from creditscore.plugin import Matrix, Model, Vector
 from server.metrics import MODEL_BATCH_SIZE, MODEL_INFERENCE
 
 # float32's largest finite value: above it a model's input is already infinite.

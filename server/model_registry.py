@@ -20,12 +20,12 @@ from typing import Final
 import structlog
 
 from creditscore.errors import JobError
+from creditscore.plugin import Model, Scorer
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
     load_verified,
 )
-from plugins.contract import Model, Scorer
 from plugins.registry import Registry
 from server.batching import Batcher
 from server.metrics import MODEL_INFO, MODEL_RELOADS

@@ -31,7 +31,7 @@ import numpy as np
 
 from creditscore.domain.features import FEATURES, GROUPS, application_features
 from creditscore.domain.scores import Scaling, band, combine
-from plugins.contract import Matrix
+from creditscore.plugin import Matrix
 from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError

@@ -26,12 +26,11 @@ from creditscore.domain.features import (
     application_features,
     names,
 )
+from creditscore.plugin import Artifacts, Labels, Matrix, Model, Scorer, hookimpl
 from plugins.builtin import extratrees_social, pytorch_traditional, xgboost_new_customer
 from plugins.builtin.extratrees_social import ExtraTreesSocial
 from plugins.builtin.pytorch_traditional import PyTorchTraditional
 from plugins.builtin.xgboost_new_customer import XGBoostNewCustomer
-from plugins.contract import Artifacts, Labels, Matrix, Model, Scorer
-from plugins.hookspecs import hookimpl
 from plugins.manager import PluginError, discover, plugin_manager
 from tests.test_example_scorecard import EXAMPLE_PACKAGE, SCORECARD, example_installed
 

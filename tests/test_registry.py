@@ -12,9 +12,9 @@ import pytest
 
 from creditscore.cli import EXIT_GATE_REFUSED, main
 from creditscore.config import Settings
+from creditscore.plugin import Scorer
 from plugins.artifacts import MANIFEST_FILE, ArtifactError, Pointer, pointer_key, version_prefix
 from plugins.calibration import CALIBRATION_FILE
-from plugins.contract import Scorer
 from plugins.registry import Gate, Registry, RegistryError, auc_of
 from tests.factories import customers
 from tests.test_training import MODEL_FILE, LogisticScorer, put_snapshot, table_of, use_settings

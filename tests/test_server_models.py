@@ -18,8 +18,8 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore.config import Settings
+from creditscore.plugin import Matrix, Vector
 from plugins.artifacts import Pointer, pointer_key, version_prefix
-from plugins.contract import Matrix, Vector
 from plugins.manager import installed, scorer
 from plugins.registry import Gate, Registry
 from server.batching import Batcher, UnscorableRows

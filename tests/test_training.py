@@ -25,6 +25,7 @@ from creditscore.cli import main
 from creditscore.config import Settings, endpoint_environment
 from creditscore.domain.features import APPLICATION, LABEL, TRADITIONAL
 from creditscore.domain.scores import BAND_NAMES, BANDS, Scaling, band
+from creditscore.plugin import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
@@ -35,7 +36,6 @@ from plugins.artifacts import (
     verify,
 )
 from plugins.calibration import CALIBRATION_FILE, Calibration, CalibrationError, fit_platt
-from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 from plugins.manager import installed
 from tests.factories import customers
 from training import data, pipeline

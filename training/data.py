@@ -26,9 +26,9 @@ from creditscore import aws
 from creditscore.config import Settings
 from creditscore.domain.features import LABEL
 from creditscore.errors import JobError
+from creditscore.plugin import Labels, Matrix
 from etl.load_customers import features_prefix, latest_snapshot, read_parts
 from plugins.artifacts import Transform
-from plugins.contract import Labels, Matrix
 from training.mapping import ColumnMapping
 
 _READ_WORKERS: Final = 4

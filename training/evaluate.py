@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score, roc_curve
 
 from creditscore.domain.scores import BAND_NAMES, BANDS, Scaling, band
-from plugins.contract import Labels, Vector
+from creditscore.plugin import Labels, Vector
 
 DECILES: Final = 10
 _EDGES: Final = dict(BANDS)

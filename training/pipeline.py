@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
+from creditscore.plugin import Artifacts, Labels, Model, Progress, Scorer, Vector
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
@@ -36,7 +37,6 @@ from plugins.artifacts import (
     version_id,
 )
 from plugins.calibration import CALIBRATION_FILE, fit_platt
-from plugins.contract import Artifacts, Labels, Model, Progress, Scorer, Vector
 from training import evaluate, plots, report
 from training.data import TrainingTable
 from training.split import Shares, Split, split

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from creditscore.domain.scores import BANDS, MAX_SCORE, MIN_SCORE, Scaling
-from plugins.contract import Labels, Vector
+from creditscore.plugin import Labels, Vector
 from training.evaluate import calibration_table
 
 ROC_FILE: Final = "roc.png"

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
 from creditscore.errors import JobError
-from plugins.contract import Labels
+from creditscore.plugin import Labels
 
 Indices = npt.NDArray[np.int64]
 

@@ -35,9 +35,18 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.tree import ExtraTreeClassifier
 
-from creditscore.domain.features import SOCIAL, names
-from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
-from plugins.hookspecs import hookimpl
+from creditscore.plugin import (
+    SOCIAL,
+    Artifacts,
+    Labels,
+    Matrix,
+    Progress,
+    Scorer,
+    Segment,
+    Vector,
+    hookimpl,
+    names,
+)
 
 MODEL_FILE: Final = "model.skops"
 PD_FLOOR: Final = 1e-6

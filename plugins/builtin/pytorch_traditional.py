@@ -37,9 +37,20 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from creditscore.domain.features import FEATURES, TRADITIONAL, TRANSACTION, names
-from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
-from plugins.hookspecs import hookimpl
+from creditscore.plugin import (
+    FEATURES,
+    TRADITIONAL,
+    TRANSACTION,
+    Artifacts,
+    Labels,
+    Matrix,
+    Progress,
+    Scorer,
+    Segment,
+    Vector,
+    hookimpl,
+    names,
+)
 
 WEIGHTS_FILE: Final = "weights.safetensors"
 CONFIG_FILE: Final = "config.json"

@@ -22,9 +22,18 @@ from typing import Any, ClassVar, Final
 import numpy as np
 import xgboost as xgb
 
-from creditscore.domain.features import APPLICATION, names
-from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
-from plugins.hookspecs import hookimpl
+from creditscore.plugin import (
+    APPLICATION,
+    Artifacts,
+    Labels,
+    Matrix,
+    Progress,
+    Scorer,
+    Segment,
+    Vector,
+    hookimpl,
+    names,
+)
 
 MODEL_FILE: Final = "model.ubj"
 META_FILE: Final = "meta.json"

@@ -6,9 +6,8 @@ and calls :func:`creditscore_scorers`. Nothing in the platform names the package
 
 from __future__ import annotations
 
+from creditscore.plugin import Scorer, hookimpl
 from creditscore_scorecard.scorecard import LogisticScorecard, PointsTable, ScorecardModel
-from plugins.contract import Scorer
-from plugins.hookspecs import hookimpl
 
 __all__ = ["LogisticScorecard", "PointsTable", "ScorecardModel", "creditscore_scorers"]
 

@@ -25,7 +25,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from plugins.contract import Labels, Vector
+from creditscore.plugin import Labels, Vector
 
 IntArray = npt.NDArray[np.intp]
 # WoE of a bin no training row fell in: no evidence either way.

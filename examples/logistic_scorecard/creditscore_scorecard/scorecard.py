@@ -32,11 +32,20 @@ from typing import Any, ClassVar, Final
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from creditscore.domain.features import APPLICATION, names
-from creditscore.domain.scores import Scaling
+from creditscore.plugin import (
+    APPLICATION,
+    Artifacts,
+    Labels,
+    Matrix,
+    Progress,
+    Scaling,
+    Scorer,
+    Segment,
+    Vector,
+    names,
+)
 from creditscore_scorecard.binning import Binning, IntArray, fit_binning
 from plugins.calibration import Calibration
-from plugins.contract import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
 
 SCORECARD_FILE: Final = "scorecard.json"
 FORMAT: Final = "creditscore-scorecard/1"

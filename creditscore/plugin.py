@@ -1,4 +1,19 @@
-"""What a scorer is: the contract between a model plugin, the training pipeline and the scoring service.
+"""The public API of scorer plugins: what a model plugin package imports, under the project's name.
+
+    from creditscore.plugin import hookimpl, Scorer, Model, features
+
+A plugin is any importable module named by an entry point in the ``creditscore`` group of its package's
+metadata, for example in its ``pyproject.toml``::
+
+    [project.entry-points.creditscore]
+    logistic-scorecard = "my_bank_models.scorecard"
+
+that implements :func:`creditscore_scorers` with ``@hookimpl``. The built-in scorers (``plugins/builtin``)
+are found the same way and use nothing else, so a team adds a model by installing a package, without
+touching the server or the built-ins. ``features`` is the feature registry (names, groups, the application
+form); docs/plugins.md walks through a complete plugin.
+
+What a scorer is: the contract between a model plugin, the training pipeline and the scoring service.
 
 A :class:`Scorer` describes a model and knows how to train and load it. A trained, loaded model is a
 :class:`Model`: it turns rows of features (a float64 matrix whose columns follow ``Scorer.features``) into
@@ -10,11 +25,37 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import pluggy
+
+from creditscore.domain import features
+from creditscore.domain.features import APPLICATION, FEATURES, SOCIAL, TRADITIONAL, TRANSACTION, names
+from creditscore.domain.scores import Scaling
+
+__all__ = [
+    "APPLICATION",
+    "FEATURES",
+    "SOCIAL",
+    "TRADITIONAL",
+    "TRANSACTION",
+    "Artifacts",
+    "Labels",
+    "Matrix",
+    "Model",
+    "Progress",
+    "Scaling",
+    "Scorer",
+    "Segment",
+    "Vector",
+    "creditscore_scorers",
+    "features",
+    "hookimpl",
+    "names",
+]
 
 Segment = Literal["new", "existing"]
 SEGMENTS: tuple[Segment, ...] = ("new", "existing")
@@ -80,3 +121,22 @@ class Scorer(ABC):
     @abstractmethod
     def load(self, files: Mapping[str, bytes]) -> Model:
         """Rebuild a model from the files ``fit`` returned, without executing code from them."""
+
+
+# --- hooks ---------------------------------------------------------------------------------------------
+
+PROJECT = "creditscore"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def creditscore_scorers() -> Sequence[Scorer]:
+    """Return the scorers this plugin provides.
+
+    Called once when the plugin manager starts. Each scorer's ``name`` must be unique across all installed
+    plugins (a clash stops the start with an error naming both plugins). Return an empty sequence to
+    provide none; a plugin may implement other hooks only.
+    """
+    raise NotImplementedError
