@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from creditscore.cli import json_object
+from creditscore.cli.args import json_object
 from creditscore.config import load_settings
 from creditscore.console import print_table
 from creditscore.errors import JobError

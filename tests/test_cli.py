@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from creditscore.cli import DEMO_DIRTY_SHARE, DEMO_MONTHS, _reusable_data, main
+from creditscore.cli import main
+from creditscore.cli.demo import DEMO_DIRTY_SHARE, DEMO_MONTHS, reusable_data
 from creditscore.config import load_settings
 from etl.synthetic import generate
 from server.auth import entry_of
@@ -70,13 +71,13 @@ def test_demo_reuses_generated_data_only_when_arguments_match_and_files_are_inta
     tmp_path: Path,
 ) -> None:
     generate(tmp_path, customers=50, seed=3, months=DEMO_MONTHS, dirty_share=DEMO_DIRTY_SHARE, progress=False)
-    assert _reusable_data(tmp_path, customers=50, seed=3)
-    assert not _reusable_data(tmp_path, customers=50, seed=4)
-    assert not _reusable_data(tmp_path, customers=60, seed=3)
+    assert reusable_data(tmp_path, customers=50, seed=3)
+    assert not reusable_data(tmp_path, customers=50, seed=4)
+    assert not reusable_data(tmp_path, customers=60, seed=3)
     with (tmp_path / "social.csv").open("a") as handle:
         handle.write("tampered\n")
-    assert not _reusable_data(tmp_path, customers=50, seed=3)
-    assert not _reusable_data(tmp_path / "missing", customers=50, seed=3)
+    assert not reusable_data(tmp_path, customers=50, seed=3)
+    assert not reusable_data(tmp_path / "missing", customers=50, seed=3)
 
 
 def test_apikey_new_prints_a_key_and_the_entry_that_accepts_it(capsys: pytest.CaptureFixture[str]) -> None:

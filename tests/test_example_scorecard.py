@@ -26,7 +26,8 @@ from aiohttp.test_utils import TestClient
 from sklearn.metrics import roc_auc_score
 
 from creditscore import aws
-from creditscore.cli import DEMO_APPLICANT, main
+from creditscore.cli import main
+from creditscore.cli.demo import DEMO_APPLICANT
 from creditscore.config import ApiKey, Settings, endpoint_environment
 from creditscore.domain.features import APPLICATION, LABEL, application_features, names
 from creditscore.domain.scores import Scaling, band

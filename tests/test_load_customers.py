@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from creditscore import aws, cli
+from creditscore import aws
+from creditscore.cli import demo as cli_demo
 from creditscore.config import Settings
 from creditscore.domain import identity as contacts
 from creditscore.domain.features import APPLICATION, FEATURES, GROUPS, LABEL, names
@@ -681,6 +682,6 @@ def test_the_demo_offers_a_customer_as_its_example_never_a_guard(
     customer = {"national_id": "000000000777", "email": "c@example.com", "phone_number": "0900000777"}
     dynamodb.put_item(TableName=table, Item={name: {"S": value} for name, value in customer.items()})
 
-    cli._print_try_it(settings, "http://127.0.0.1:8080", "cs_key")
+    cli_demo.print_try_it(settings, "http://127.0.0.1:8080", "cs_key")
 
     assert '{"national_id": "000000000777"}' in capsys.readouterr().out

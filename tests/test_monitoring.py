@@ -27,7 +27,7 @@ import yaml  # type: ignore[import-untyped]
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
-from creditscore.cli import DEMO_APPLICANT
+from creditscore.cli.demo import DEMO_APPLICANT
 from creditscore.config import Settings, endpoint_environment
 from creditscore.domain.features import names
 from creditscore.local_aws import ChildServer, free_port

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditscore.cli import EXIT_GATE_REFUSED, main
+from creditscore.cli import main
+from creditscore.cli.models import EXIT_GATE_REFUSED
 from creditscore.config import Settings
 from creditscore.plugin import Scorer
 from plugins.artifacts import MANIFEST_FILE, ArtifactError, Pointer, pointer_key, version_prefix

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from creditscore import aws
-from creditscore.cli import DEMO_APPLICANT
+from creditscore.cli.demo import DEMO_APPLICANT
 from creditscore.config import ApiKey, Settings
 from creditscore.domain.features import GROUPS, names
 from creditscore.domain.identity import is_customer_key

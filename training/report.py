@@ -20,7 +20,7 @@ def write(out_dir: Path, report: dict[str, Any]) -> Path:
 
 
 def summary_rows(report: dict[str, Any]) -> tuple[Sequence[str], list[Sequence[str]]]:
-    """Headers and one row per split, for ``creditscore.cli``'s table printer."""
+    """Headers and one row per split, for :func:`creditscore.console.print_table`."""
     rows: list[Sequence[str]] = []
     for split in SPLITS:
         m = report["metrics"][split]

@@ -1,0 +1,139 @@
+"""``train`` and ``models list|show|promote|rollback``: training runs and the model registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from creditscore.config import Settings
+from creditscore.console import print_table
+
+if TYPE_CHECKING:
+    from training.mapping import ColumnMapping
+
+# Distinct from 1 (failed) so a retraining schedule can tell "published, not promoted" from a crash.
+EXIT_GATE_REFUSED = 3
+REPORTS_DIR = Path(".demo/reports")
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    return train_scorer(settings, args.model, args.data, args.mapping, args.params, args.publish, args.out)
+
+
+def train_scorer(
+    settings: Settings,
+    model: str,
+    data_uri: str | None,
+    mapping: ColumnMapping | None,
+    overrides: dict[str, Any],
+    publish: bool,
+    out_dir: Path | None,
+) -> int:
+    from creditscore.domain.scores import Scaling
+    from plugins.manager import scorer as find_scorer
+    from training import data, pipeline, report
+
+    scorer = find_scorer(model)
+    features = mapping.feature_names if mapping else scorer.features
+    table = data.load_table(settings, data_uri, features, mapping)
+    print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
+    scaling = Scaling.from_settings(settings)
+    params = {**(mapping.params if mapping else {}), **overrides}
+    result = pipeline.train(scorer, table, params, scaling=scaling)
+    out = out_dir or REPORTS_DIR / scorer.name
+    written = pipeline.write_outputs(result, out)
+    print_table(*report.summary_rows(result.report))
+    calibration = result.report["calibration"]
+    print(
+        f"{result.manifest.model} version {result.manifest.version}, calibrated (Platt "
+        f"a={calibration['a']:.3f}, b={calibration['b']:.3f}); report and charts: "
+        + ", ".join(str(path) for path in written)
+    )
+    if not publish:
+        return 0
+    from plugins.registry import Gate, Registry
+
+    outcome = Registry.from_settings(settings).publish(
+        result.manifest, result.files, Gate.from_settings(settings)
+    )
+    where = f"s3://{settings.models_bucket}/{outcome.model}/{outcome.version}/"
+    if outcome.promoted:
+        print(f"Published {where} and made it current: {outcome.reason}")
+        return 0
+    print(
+        f"Published {where} but the current version stays {outcome.current or 'unset'}: {outcome.reason}. "
+        f"To serve it anyway: creditscore models promote {outcome.model} {outcome.version}",
+        file=sys.stderr,
+    )
+    return EXIT_GATE_REFUSED
+
+
+def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Registry, auc_of
+
+    registry = Registry.from_settings(settings)
+    rows = [
+        (
+            "*" if info.current else "",
+            model,
+            info.version,
+            f"{auc_of(info.manifest):.4f}" if info.manifest else "-",
+            info.manifest.created_at if info.manifest else "incomplete: no manifest",
+        )
+        for model in registry.models()
+        for info in registry.listing(model)
+    ]
+    if not rows:
+        print(f"No models in s3://{settings.models_bucket}")
+        return 0
+    print_table(["current", "model", "version", "test AUC", "created"], rows)
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Registry
+    from training import report
+
+    registry = Registry.from_settings(settings)
+    current = registry.pointer(args.model)
+    version = args.version or registry.current_version(args.model)
+    manifest, _ = registry.verified_files(args.model, version)
+    plugin = manifest.plugin
+    fields = [
+        ("model", manifest.model),
+        ("version", version + (" (current)" if current and current.version == version else "")),
+        ("created_at", manifest.created_at),
+        ("plugin", f"{plugin.get('module')} from {plugin.get('distribution')} {plugin.get('version')}"),
+        ("code_version", manifest.code_version),
+        ("segment", manifest.segment),
+        ("training data", f"sha256 {manifest.training_data_fingerprint}"),
+        ("features", ", ".join(manifest.features)),
+        ("params", json.dumps(manifest.params, sort_keys=True)),
+    ]
+    for name, value in fields:
+        print(f"{name + ':':<15}{value}")
+    print()
+    print_table(*report.summary_rows({"metrics": manifest.metrics}))
+    print()
+    print_table(["file", "sha256 (verified)"], sorted(manifest.files.items()))
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Registry
+
+    pointer = Registry.from_settings(settings).promote(args.model, args.version)
+    was = pointer.previous[0] if pointer.previous else "none"
+    print(f"{args.model}: current version is {pointer.version} (before: {was})")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Registry
+
+    pointer = Registry.from_settings(settings).rollback(args.model)
+    print(f"{args.model}: rolled back; current version is {pointer.version}")
+    return 0
