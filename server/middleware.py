@@ -168,6 +168,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     # Every later log line of the request, and every record it writes, says which client asked.
     request[API_KEY_ID] = entry.key_id
     structlog.contextvars.bind_contextvars(api_key_id=entry.key_id)
+    # The admin scope reads what the metrics scope reads; a metrics key does nothing else.
+    accepted = {METRICS_SCOPE, "admin"} if scope == METRICS_SCOPE else {scope}
+    if not accepted & entry.scopes:
+        needed = " or ".join(sorted(accepted))
+        raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {needed} scope")
+    # Only a request the key may make spends one of its tokens.
     wait = request.app[ADMISSION].wait_for_token(entry)
     if wait:
         metrics.SHED.labels(reason="rate_limit", api_key_id=entry.key_id).inc()
@@ -178,9 +184,4 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             "shortly",
             headers=retry_after(wait),
         )
-    # The admin scope reads what the metrics scope reads; a metrics key does nothing else.
-    accepted = {METRICS_SCOPE, "admin"} if scope == METRICS_SCOPE else {scope}
-    if not accepted & entry.scopes:
-        needed = " or ".join(sorted(accepted))
-        raise ProblemError(403, "insufficient-scope", f"This route needs an API key with the {needed} scope")
     return await handler(request)

@@ -127,7 +127,9 @@ class CustomerRepository:
 
         By email or phone the item comes from the index (which projects whole items), one call and no
         second read: the index lags the table by a moment, so a write based on it must also check that the
-        customer still holds ``value`` (``record_score``'s ``holding``) and re-read when it does not.
+        customer still holds the contact (``record_score``'s ``holding``) and re-read when it does not. A
+        contact written otherwise than stored (another case, ``+84`` for ``0``) is one contact to the guards,
+        so when the index has no exact match the contact's guard names its holder (two reads).
 
         :class:`AmbiguousLookup` when several customers hold the email or phone number: guards keep a new
         clash from being written, but data loaded before them may hold one, and picking one of the holders
@@ -136,9 +138,24 @@ class CustomerRepository:
         if field == "national_id":
             return await self.get(value)
         found = [item for item in await self._indexed(field, value) if item.get(field) == value]
+        if not found and (holder := await self._guard_holder(field, value)) is not None:
+            found = [holder]
         if len(found) > 1:
             raise AmbiguousLookup(f"more than one customer has this {field}")
         return found[0] if found else None
+
+    async def _guard_holder(self, field: identity.ContactField, value: str) -> Item | None:
+        response = await self.call(
+            "GetItem",
+            TableName=self._customers,
+            Key=_key(identity.guard_key(field, value)),
+            ConsistentRead=True,
+        )
+        guard = response.get("Item")
+        holder = None if guard is None else await self.get(guard[identity.OWNER]["S"])
+        if holder is None or not isinstance(held := holder.get(field), str):
+            return None
+        return holder if identity.normal_form(field, held) == identity.normal_form(field, value) else None
 
     async def idempotency_record(self, key: str) -> Item | None:
         """The live record a request with idempotency record key ``key`` left, None when there is none."""

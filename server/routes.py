@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from creditscore.domain import identity
 from creditscore.domain.scores import band
 from creditscore.logs import pseudonym
 from server import idempotency, metrics, request_json
@@ -321,7 +322,7 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
             decimals(last_score),
             _history_item(national_id, request_id, scored_at, "existing", summary),
             once.record(answer, caller) if once else None,
-            holding=None if lookup == "national_id" else (lookup, value),
+            holding=None if lookup == "national_id" else (lookup, str(customer[lookup])),
         )
         if refused is None:
             break
@@ -329,7 +330,7 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
             return earlier
         # Read anew, strongly: the version moved on, or (found through the index) the contact did.
         found = await svc.repository.get(national_id)
-        if found is None or found.get(lookup) != value:
+        if found is None or not _holds(found, lookup, value):
             raise ProblemError(404, "customer-not-found", f"No customer has this {lookup}")
         customer = found
     else:
@@ -338,6 +339,13 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
         )
     _count_score(svc, "existing", combined.basis, combined.band, combined.score)
     return _json_answer(answer)
+
+
+def _holds(customer: Item, lookup: LookupField, value: str) -> bool:
+    held = customer.get(lookup)
+    if lookup == "national_id" or not isinstance(held, str):
+        return held == value
+    return identity.normal_form(lookup, held) == identity.normal_form(lookup, value)
 
 
 def _existing_answer(customer: Item, combined: Combined, request_id: str, scored_at: str) -> bytes:

@@ -176,6 +176,36 @@ async def test_a_contact_another_customer_holds_is_refused_in_any_writing(
     assert (await found.json())["customer_info"]["national_id"] == "001234567890"
 
 
+@pytest.mark.parametrize(
+    ("lookup", "written", "asked"),
+    [
+        ("email", "An.Nguyen@Example.com", "an.nguyen@example.COM"),
+        ("phone_number", "0912345678", "+84912345678"),
+    ],
+)
+async def test_a_contact_is_found_however_it_is_written_as_it_is_one_contact_to_the_guards(
+    client: TestClient[Any, Any], service_settings: Settings, lookup: str, written: str, asked: str
+) -> None:
+    form = applicant(**{lookup: written})
+    assert (await client.post(NEW, json=form, headers=HEADERS)).status == 200
+
+    answer = await client.post(EXISTING, json={lookup: asked}, headers=HEADERS)
+    body = await answer.json()
+
+    assert answer.status == 200, body
+    assert body["customer_info"]["national_id"] == form["national_id"]
+    assert [r["basis"] for r in history(service_settings)] == ["application", "application-only"]
+    # Another customer still cannot take the contact in that other writing.
+    other = applicant(national_id="079123456780", **{lookup: asked})
+    if lookup == "email":
+        other["phone_number"] = "0987654321"
+    else:
+        other["email"] = "other@example.com"
+    refused = await client.post(NEW, json=other, headers=HEADERS)
+    assert refused.status == 409
+    assert (await refused.json())["type"].endswith("/contact-in-use")
+
+
 async def test_a_lookup_that_finds_several_customers_is_409_without_naming_them(
     client: TestClient[Any, Any], service_settings: Settings
 ) -> None:
