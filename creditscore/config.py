@@ -1,5 +1,9 @@
 """Every setting, read from ``CREDITSCORE_*`` environment variables in this one place and validated at start.
 
+Each setting is declared once, as a field of :class:`Settings`: its variable is the field's name in
+capitals, and its type, default, check, group and meaning sit in that one declaration; :data:`SETTINGS`
+and the README's configuration table are read from the fields, so none can drift from the others.
+
 Names default to one prefix, ``{project}-{env}`` (``creditscore-dev``), the same prefix the Terraform
 environments use, so a deployed service finds its buckets and tables without extra configuration.
 """
@@ -11,7 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Final
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlsplit
 
 ENV_PREFIX: Final = "CREDITSCORE_"
@@ -32,6 +36,8 @@ _FALSE: Final = ("0", "false", "no", "off")
 #: What an API key may be allowed to do: score customers; administer the service (model reloads, and
 #: everything ``metrics`` may); read the metrics and dashboard figures only (what Prometheus scrapes with).
 SCOPES: Final = ("score", "admin", "metrics")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,220 +64,7 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and what it expects."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One documented environment variable (the README's configuration table is generated from these)."""
-
-    name: str
-    default: str
-    description: str
-
-
-SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting("PROJECT", "creditscore", "Project name, first half of the resource-name prefix."),
-    Setting("ENV", "dev", "Environment name (dev, prod, ...), second half of the prefix."),
-    Setting(
-        "AWS_ENDPOINT_URL",
-        "http://127.0.0.1:4566",
-        "Endpoint of S3 and every AWS service but DynamoDB: the local moto server by default. Empty = real "
-        "AWS (or botocore's own `AWS_ENDPOINT_URL_S3`). With an endpoint set, static dummy credentials are "
-        "used.",
-    ),
-    Setting(
-        "DYNAMODB_ENDPOINT_URL",
-        "http://127.0.0.1:8000",
-        "DynamoDB endpoint: the local DynamoDB Local by default. Empty = real AWS (or botocore's own "
-        "`AWS_ENDPOINT_URL_DYNAMODB`). With an endpoint set, static dummy credentials are used.",
-    ),
-    Setting(
-        "DYNAMODB_LOCAL_DIR",
-        ".cache/dynamodb-local",
-        "Where `make` unpacks AWS's DynamoDB Local (`DynamoDBLocal.jar` and its libraries), which "
-        "`creditscore local-aws`, the demo and the tests run; relative to the working directory.",
-    ),
-    Setting("AWS_REGION", "ap-southeast-1", "AWS region."),
-    Setting("RAW_BUCKET", "{prefix}-raw", "Bucket where raw CSV lands."),
-    Setting("CLEANED_BUCKET", "{prefix}-cleaned", "Bucket for cleaned features and quarantine."),
-    Setting("MODELS_BUCKET", "{prefix}-models", "Bucket for versioned model artifacts."),
-    Setting("CUSTOMERS_TABLE", "{prefix}-customers", "DynamoDB table of customers and their features."),
-    Setting("SCORE_HISTORY_TABLE", "{prefix}-score-history", "DynamoDB table of every score given."),
-    Setting("HOST", "127.0.0.1", "Address the scoring service binds to."),
-    Setting("PORT", "8080", "Port the scoring service listens on (1-65535)."),
-    Setting("LOG_LEVEL", "INFO", "One of " + ", ".join(_LOG_LEVELS) + "."),
-    Setting(
-        "LOG_FORMAT", "console", "console (readable, local) or json (one JSON object a line, production)."
-    ),
-    Setting(
-        "SCORE_TARGET",
-        "700",
-        "Scorecard scaling: the score given at the target odds. Training records the scaling in the model's "
-        "manifest and the service scores each model with its own; a host's value applies only to versions "
-        "published before scaling was recorded.",
-    ),
-    Setting(
-        "SCORE_TARGET_ODDS", "30", "Scorecard scaling: good:bad odds given the target score (30 = PD 3.2 %)."
-    ),
-    Setting("SCORE_PDO", "40", "Scorecard scaling: points to double the odds."),
-    Setting(
-        "GATE_MIN_AUC",
-        "0.6",
-        "Quality gate: a newly published model whose test AUC is below this does not become current "
-        "(it stays published; `creditscore models promote` can still make it current).",
-    ),
-    Setting(
-        "GATE_MAX_AUC_DROP",
-        "0.02",
-        "Quality gate: nor does one whose test AUC is more than this below the current version's.",
-    ),
-    Setting("WORKERS", "0", "Service worker processes; 0 = one per CPU core."),
-    Setting(
-        "API_KEYS",
-        "",
-        "Accepted API keys, comma-separated `sha256hex:scope[+scope][:name[:RATE[/BURST]]]` entries "
-        "(scopes: "
-        + ", ".join(SCOPES)
-        + "; the optional name, distinct per entry, identifies the client in logs and score history, "
-        "else the hash's first 12 digits do; RATE limits the key to that many requests per second per "
-        "worker, in bursts of up to BURST, default 2 x RATE, beyond which it gets 429); "
-        "`creditscore apikey new` prints a key and its entry. Empty: every protected route refuses.",
-    ),
-    Setting(
-        "PSEUDONYM_KEY",
-        "",
-        "Secret key (32 characters or more) of the HMAC that turns a national ID into the pseudonym log "
-        "lines and history cursors carry; in AWS it comes from SSM. Empty: a random key each time the "
-        "service starts, so pseudonyms and cursors hold within one run only.",
-    ),
-    Setting(
-        "METRICS_PUBLIC",
-        "true",
-        "true: `/metrics` and the dashboard's figures need no key; false: a key with the metrics (or admin) "
-        "scope.",
-    ),
-    Setting("NEW_CUSTOMER_MODEL", "xgboost-new-customer", "The model that scores new applicants."),
-    Setting(
-        "EXISTING_CUSTOMER_MODELS",
-        "pytorch-traditional:0.5,extratrees-social:0.5",
-        "The models that score existing customers, `name:weight` comma-separated; scores average by weight.",
-    ),
-    Setting(
-        "ALLOW_DEGRADED",
-        "false",
-        "true: an existing customer is scored by the models that can when one cannot, and the answer names "
-        "the missing one; false: 503.",
-    ),
-    Setting(
-        "MODEL_MAX_BYTES",
-        "268435456",
-        "Largest model version (all its files) a worker loads; a larger one is refused before it is read and "
-        "the version in service keeps serving.",
-    ),
-    Setting("MODEL_POLL_SECONDS", "30", "How often each model's current-version pointer is checked."),
-    Setting("INFERENCE_THREADS", "1", "Inference threads per worker process (framework threads stay at 1)."),
-    Setting(
-        "MAX_BATCH_ROWS",
-        "256",
-        "Concurrent requests are grouped into one model call of at most this many rows; 1 = no grouping.",
-    ),
-    Setting(
-        "INLINE_ROWS",
-        "8",
-        "A model call of at most this many rows, with no other call of that model running, runs on the "
-        "event loop instead of the inference thread (the handoff costs more than such a call); 0 = always "
-        "the thread.",
-    ),
-    Setting("MAX_BODY_BYTES", "2097152", "Largest request body accepted (413 above)."),
-    Setting(
-        "REQUEST_DEADLINE_SECONDS",
-        "5",
-        "Total time a request may take, every DynamoDB call and retry included; past it the answer is 504.",
-    ),
-    Setting(
-        "MAX_IN_FLIGHT",
-        "256",
-        "Scoring and admin requests a worker holds at once; the next is answered 503 with Retry-After at "
-        "once (liveness, readiness and metrics are never refused).",
-    ),
-    Setting(
-        "DYNAMODB_MAX_CONNECTIONS", "64", "DynamoDB connection pool per worker (the concurrency it serves)."
-    ),
-    Setting("DYNAMODB_TIMEOUT_SECONDS", "3", "DynamoDB read timeout per attempt (connect: a third of it)."),
-    Setting("DYNAMODB_MAX_ATTEMPTS", "3", "DynamoDB attempts per call, with botocore's standard retry mode."),
-    Setting(
-        "SHUTDOWN_SECONDS", "30", "On SIGTERM, how long in-flight requests may take before workers stop."
-    ),
-    Setting(
-        "METRICS_DIR",
-        "",
-        "Prometheus multiprocess directory, wiped when the service starts; empty: a fresh temporary one.",
-    ),
-    Setting(
-        "STATS_FLUSH_SECONDS",
-        "5",
-        "How often each worker adds the scores it gave to the dashboard's per-minute counts in the "
-        "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
-    ),
-)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Validated settings. Build with :func:`load_settings`."""
-
-    project: str
-    env: str
-    aws_endpoint_url: str | None
-    dynamodb_endpoint_url: str | None
-    dynamodb_local_dir: str
-    aws_region: str
-    raw_bucket: str
-    cleaned_bucket: str
-    models_bucket: str
-    customers_table: str
-    score_history_table: str
-    host: str
-    port: int
-    log_level: str
-    log_format: str
-    score_target: float
-    score_target_odds: float
-    score_pdo: float
-    gate_min_auc: float
-    gate_max_auc_drop: float
-    workers: int
-    api_keys: tuple[ApiKey, ...]
-    pseudonym_key: bytes = field(repr=False)
-    metrics_public: bool
-    new_customer_model: str
-    existing_customer_models: tuple[tuple[str, float], ...]
-    allow_degraded: bool
-    model_max_bytes: int
-    model_poll_seconds: float
-    inference_threads: int
-    max_batch_rows: int
-    inline_rows: int
-    max_body_bytes: int
-    request_deadline_seconds: float
-    max_in_flight: int
-    dynamodb_max_connections: int
-    dynamodb_timeout_seconds: float
-    dynamodb_max_attempts: int
-    shutdown_seconds: float
-    metrics_dir: str
-    stats_flush_seconds: float
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.project}-{self.env}"
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        """Every model the service loads: the new-customer one, then the existing-customer ones."""
-        return (self.new_customer_model, *(name for name, _ in self.existing_customer_models))
-
-    @property
-    def buckets(self) -> tuple[str, str, str]:
-        return (self.raw_bucket, self.cleaned_bucket, self.models_bucket)
+# --- checks: each turns a variable's text into its typed value or raises ConfigError naming it ------------
 
 
 def _expect(var: str, value: str, ok: bool, expected: str) -> None:
@@ -433,59 +226,282 @@ def _check_directory(var: str, value: str) -> str:
     return value
 
 
-_CHECKS: Final[dict[str, Callable[[str, str], object]]] = {
-    "PROJECT": _check_name_part,
-    "ENV": _check_name_part,
-    "AWS_ENDPOINT_URL": _check_endpoint,
-    "DYNAMODB_ENDPOINT_URL": _check_endpoint,
-    "DYNAMODB_LOCAL_DIR": _check_path,
-    "AWS_REGION": _check_region,
-    "RAW_BUCKET": _check_bucket,
-    "CLEANED_BUCKET": _check_bucket,
-    "MODELS_BUCKET": _check_bucket,
-    "CUSTOMERS_TABLE": _check_table,
-    "SCORE_HISTORY_TABLE": _check_table,
-    "HOST": _check_host,
-    "PORT": _check_port,
-    "LOG_LEVEL": _check_level,
-    "LOG_FORMAT": _check_format,
-    "SCORE_TARGET": _check_positive,
-    "SCORE_TARGET_ODDS": _check_positive,
-    "SCORE_PDO": _check_positive,
-    "GATE_MIN_AUC": _check_share,
-    "GATE_MAX_AUC_DROP": _check_share,
-    "WORKERS": _check_int(0, 256),
-    "API_KEYS": _check_api_keys,
-    "PSEUDONYM_KEY": _check_secret,
-    "METRICS_PUBLIC": _check_bool,
-    "NEW_CUSTOMER_MODEL": _check_model,
-    "EXISTING_CUSTOMER_MODELS": _check_weighted_models,
-    "ALLOW_DEGRADED": _check_bool,
-    "MODEL_MAX_BYTES": _check_int(1 << 16, 1 << 36),
-    "MODEL_POLL_SECONDS": _check_seconds,
-    "INFERENCE_THREADS": _check_int(1, 64),
-    "MAX_BATCH_ROWS": _check_int(1, 10_000),
-    "INLINE_ROWS": _check_int(0, 10_000),
-    "MAX_BODY_BYTES": _check_int(1024, 1 << 30),
-    "REQUEST_DEADLINE_SECONDS": _check_seconds,
-    "MAX_IN_FLIGHT": _check_int(1, 100_000),
-    "DYNAMODB_MAX_CONNECTIONS": _check_int(1, 10_000),
-    "DYNAMODB_TIMEOUT_SECONDS": _check_seconds,
-    "DYNAMODB_MAX_ATTEMPTS": _check_int(1, 20),
-    "SHUTDOWN_SECONDS": _check_seconds,
-    "METRICS_DIR": _check_directory,
-    "STATS_FLUSH_SECONDS": _check_seconds,
-}
+# --- the settings ------------------------------------------------------------------------------------------
+
+AWS: Final = "AWS resources and endpoints"
+SERVICE: Final = "Scoring service"
+SERVED_MODELS: Final = "Models served"
+TRAINING: Final = "Training: score scaling and the quality gate"
+EVERY_JOB: Final = "Every job"
+LOCAL: Final = "Local endpoints"
+
+
+def _setting(
+    group: str, default: str, check: Callable[[str, str], T], meaning: str, *, secret: bool = False
+) -> T:
+    """A field of :class:`Settings`, declared once: the field's type is what ``check`` returns."""
+    spec = {"group": group, "default": default, "check": check, "meaning": meaning}
+    return cast(T, field(repr=not secret, metadata=spec))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Build with :func:`load_settings`; a variable is its field's name in capitals."""
+
+    # AWS. PROJECT and ENV are read first: the default names below are built from the prefix they make.
+    project: str = _setting(
+        AWS, "creditscore", _check_name_part, "Project name, first half of the resource-name prefix."
+    )
+    env: str = _setting(
+        AWS, "dev", _check_name_part, "Environment name (dev, prod, ...), second half of the prefix."
+    )
+    aws_region: str = _setting(AWS, "ap-southeast-1", _check_region, "AWS region.")
+    aws_endpoint_url: str | None = _setting(
+        AWS,
+        "http://127.0.0.1:4566",
+        _check_endpoint,
+        "Endpoint of S3 and every AWS service but DynamoDB: the local moto server by default. Empty = real "
+        "AWS (or botocore's own `AWS_ENDPOINT_URL_S3`). With an endpoint set, static dummy credentials are "
+        "used.",
+    )
+    dynamodb_endpoint_url: str | None = _setting(
+        AWS,
+        "http://127.0.0.1:8000",
+        _check_endpoint,
+        "DynamoDB endpoint: the local DynamoDB Local by default. Empty = real AWS (or botocore's own "
+        "`AWS_ENDPOINT_URL_DYNAMODB`). With an endpoint set, static dummy credentials are used.",
+    )
+    raw_bucket: str = _setting(AWS, "{prefix}-raw", _check_bucket, "Bucket where raw CSV lands.")
+    cleaned_bucket: str = _setting(
+        AWS, "{prefix}-cleaned", _check_bucket, "Bucket for cleaned features and quarantine."
+    )
+    models_bucket: str = _setting(
+        AWS, "{prefix}-models", _check_bucket, "Bucket for versioned model artifacts."
+    )
+    customers_table: str = _setting(
+        AWS, "{prefix}-customers", _check_table, "DynamoDB table of customers and their features."
+    )
+    score_history_table: str = _setting(
+        AWS, "{prefix}-score-history", _check_table, "DynamoDB table of every score given."
+    )
+    dynamodb_max_connections: int = _setting(
+        AWS, "64", _check_int(1, 10_000), "DynamoDB connection pool per worker (the concurrency it serves)."
+    )
+    dynamodb_timeout_seconds: float = _setting(
+        AWS, "3", _check_seconds, "DynamoDB read timeout per attempt (connect: a third of it)."
+    )
+    dynamodb_max_attempts: int = _setting(
+        AWS, "3", _check_int(1, 20), "DynamoDB attempts per call, with botocore's standard retry mode."
+    )
+
+    # Every job.
+    log_level: str = _setting(EVERY_JOB, "INFO", _check_level, "One of " + ", ".join(_LOG_LEVELS) + ".")
+    log_format: str = _setting(
+        EVERY_JOB,
+        "console",
+        _check_format,
+        "console (readable, local) or json (one JSON object a line, production).",
+    )
+
+    # The scoring service.
+    host: str = _setting(SERVICE, "127.0.0.1", _check_host, "Address the scoring service binds to.")
+    port: int = _setting(SERVICE, "8080", _check_port, "Port the scoring service listens on (1-65535).")
+    workers: int = _setting(
+        SERVICE, "0", _check_int(0, 256), "Service worker processes; 0 = one per CPU core."
+    )
+    api_keys: tuple[ApiKey, ...] = _setting(
+        SERVICE,
+        "",
+        _check_api_keys,
+        "Accepted API keys, comma-separated `sha256hex:scope[+scope][:name[:RATE[/BURST]]]` entries "
+        "(scopes: "
+        + ", ".join(SCOPES)
+        + "; the optional name, distinct per entry, identifies the client in logs and score history, "
+        "else the hash's first 12 digits do; RATE limits the key to that many requests per second per "
+        "worker, in bursts of up to BURST, default 2 x RATE, beyond which it gets 429); "
+        "`creditscore apikey new` prints a key and its entry. Empty: every protected route refuses.",
+    )
+    pseudonym_key: bytes = _setting(
+        SERVICE,
+        "",
+        _check_secret,
+        "Secret key (32 characters or more) of the HMAC that turns a national ID into the pseudonym log "
+        "lines and history cursors carry; in AWS it comes from SSM. Empty: a random key each time the "
+        "service starts, so pseudonyms and cursors hold within one run only.",
+        secret=True,
+    )
+    metrics_public: bool = _setting(
+        SERVICE,
+        "true",
+        _check_bool,
+        "true: `/metrics` and the dashboard's figures need no key; false: a key with the metrics (or admin) "
+        "scope.",
+    )
+    max_body_bytes: int = _setting(
+        SERVICE, "2097152", _check_int(1024, 1 << 30), "Largest request body accepted (413 above)."
+    )
+    request_deadline_seconds: float = _setting(
+        SERVICE,
+        "5",
+        _check_seconds,
+        "Total time a request may take, every DynamoDB call and retry included; past it the answer is 504.",
+    )
+    max_in_flight: int = _setting(
+        SERVICE,
+        "256",
+        _check_int(1, 100_000),
+        "Scoring and admin requests a worker holds at once; the next is answered 503 with Retry-After at "
+        "once (liveness, readiness and metrics are never refused).",
+    )
+    shutdown_seconds: float = _setting(
+        SERVICE, "30", _check_seconds, "On SIGTERM, how long in-flight requests may take before workers stop."
+    )
+    metrics_dir: str = _setting(
+        SERVICE,
+        "",
+        _check_directory,
+        "Prometheus multiprocess directory, wiped when the service starts; empty: a fresh temporary one.",
+    )
+    stats_flush_seconds: float = _setting(
+        SERVICE,
+        "5",
+        _check_seconds,
+        "How often each worker adds the scores it gave to the dashboard's per-minute counts in the "
+        "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
+    )
+
+    # The models the service serves, and how.
+    new_customer_model: str = _setting(
+        SERVED_MODELS, "xgboost-new-customer", _check_model, "The model that scores new applicants."
+    )
+    existing_customer_models: tuple[tuple[str, float], ...] = _setting(
+        SERVED_MODELS,
+        "pytorch-traditional:0.5,extratrees-social:0.5",
+        _check_weighted_models,
+        "The models that score existing customers, `name:weight` comma-separated; scores average by weight.",
+    )
+    allow_degraded: bool = _setting(
+        SERVED_MODELS,
+        "false",
+        _check_bool,
+        "true: an existing customer is scored by the models that can when one cannot, and the answer names "
+        "the missing one; false: 503.",
+    )
+    model_max_bytes: int = _setting(
+        SERVED_MODELS,
+        "268435456",
+        _check_int(1 << 16, 1 << 36),
+        "Largest model version (all its files) a worker loads; a larger one is refused before it is read and "
+        "the version in service keeps serving.",
+    )
+    model_poll_seconds: float = _setting(
+        SERVED_MODELS, "30", _check_seconds, "How often each model's current-version pointer is checked."
+    )
+    inference_threads: int = _setting(
+        SERVED_MODELS,
+        "1",
+        _check_int(1, 64),
+        "Inference threads per worker process (framework threads stay at 1).",
+    )
+    max_batch_rows: int = _setting(
+        SERVED_MODELS,
+        "256",
+        _check_int(1, 10_000),
+        "Concurrent requests are grouped into one model call of at most this many rows; 1 = no grouping.",
+    )
+    inline_rows: int = _setting(
+        SERVED_MODELS,
+        "8",
+        _check_int(0, 10_000),
+        "A model call of at most this many rows, with no other call of that model running, runs on the "
+        "event loop instead of the inference thread (the handoff costs more than such a call); 0 = always "
+        "the thread.",
+    )
+
+    # Training.
+    score_target: float = _setting(
+        TRAINING,
+        "700",
+        _check_positive,
+        "Scorecard scaling: the score given at the target odds. Training records the scaling in the model's "
+        "manifest and the service scores each model with its own; a host's value applies only to versions "
+        "published before scaling was recorded.",
+    )
+    score_target_odds: float = _setting(
+        TRAINING,
+        "30",
+        _check_positive,
+        "Scorecard scaling: good:bad odds given the target score (30 = PD 3.2 %).",
+    )
+    score_pdo: float = _setting(
+        TRAINING, "40", _check_positive, "Scorecard scaling: points to double the odds."
+    )
+    gate_min_auc: float = _setting(
+        TRAINING,
+        "0.6",
+        _check_share,
+        "Quality gate: a newly published model whose test AUC is below this does not become current "
+        "(it stays published; `creditscore models promote` can still make it current).",
+    )
+    gate_max_auc_drop: float = _setting(
+        TRAINING,
+        "0.02",
+        _check_share,
+        "Quality gate: nor does one whose test AUC is more than this below the current version's.",
+    )
+
+    # Local endpoints.
+    dynamodb_local_dir: str = _setting(
+        LOCAL,
+        ".cache/dynamodb-local",
+        _check_path,
+        "Where `make` unpacks AWS's DynamoDB Local (`DynamoDBLocal.jar` and its libraries), which "
+        "`creditscore local-aws`, the demo and the tests run; relative to the working directory.",
+    )
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.project}-{self.env}"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model the service loads: the new-customer one, then the existing-customer ones."""
+        return (self.new_customer_model, *(name for name, _ in self.existing_customer_models))
+
+    @property
+    def buckets(self) -> tuple[str, str, str]:
+        return (self.raw_bucket, self.cleaned_bucket, self.models_bucket)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``CREDITSCORE_*`` variable, as its field of :class:`Settings` declares it."""
+
+    attribute: str
+    group: str
+    default: str
+    meaning: str
+    check: Callable[[str, str], Any] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.attribute.upper()
+
+    @property
+    def variable(self) -> str:
+        return ENV_PREFIX + self.name
+
+
+SETTINGS: Final = tuple(Setting(f.name, **f.metadata) for f in fields(Settings))
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every ``CREDITSCORE_*`` variable; raise :class:`ConfigError` on the first bad one."""
     env = os.environ if environ is None else environ
-    raw = {s.name: env.get(ENV_PREFIX + s.name, s.default) for s in SETTINGS}
-    project = _check_name_part("PROJECT", raw["PROJECT"])
-    prefix = f"{project}-{_check_name_part('ENV', raw['ENV'])}"
-    values = {name: _CHECKS[name](name, value.replace("{prefix}", prefix)) for name, value in raw.items()}
-    return Settings(**{f.name: values[f.name.upper()] for f in fields(Settings)})  # type: ignore[arg-type]
+    raw = {s.name: env.get(s.variable, s.default) for s in SETTINGS}
+    prefix = f"{_check_name_part('PROJECT', raw['PROJECT'])}-{_check_name_part('ENV', raw['ENV'])}"
+    values = {s.attribute: s.check(s.name, raw[s.name].replace("{prefix}", prefix)) for s in SETTINGS}
+    return Settings(**values)
 
 
 def endpoint_environment(settings: Settings) -> dict[str, str]:
@@ -497,7 +513,9 @@ def endpoint_environment(settings: Settings) -> dict[str, str]:
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from :data:`SETTINGS` so the two cannot drift."""
-    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    rows += [f"| `{ENV_PREFIX}{s.name}` | `{s.default}` | {s.description} |" for s in SETTINGS]
-    return "\n".join(rows)
+    """The README's configuration tables, one per group, read from :data:`SETTINGS` so they cannot drift."""
+    lines: list[str] = []
+    for group in dict.fromkeys(s.group for s in SETTINGS):
+        lines += ["", f"**{group}**", "", "| variable | default | meaning |", "| --- | --- | --- |"]
+        lines += [f"| `{s.variable}` | `{s.default}` | {s.meaning} |" for s in SETTINGS if s.group == group]
+    return "\n".join(lines[1:])

@@ -31,7 +31,7 @@ def test_empty_endpoint_means_real_aws() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    assert all(s.description for s in SETTINGS)
+    assert all(s.meaning and s.group for s in SETTINGS)
     assert len({s.name for s in SETTINGS}) == len(SETTINGS)
 
 
