@@ -33,6 +33,7 @@ import numpy.typing as npt
 import pluggy
 
 from creditscore.domain import features
+from creditscore.domain.calibration import Calibration
 from creditscore.domain.features import APPLICATION, FEATURES, SOCIAL, TRADITIONAL, TRANSACTION, names
 from creditscore.domain.scores import Scaling
 
@@ -43,6 +44,7 @@ __all__ = [
     "TRADITIONAL",
     "TRANSACTION",
     "Artifacts",
+    "Calibration",
     "Labels",
     "Matrix",
     "Model",

@@ -28,10 +28,11 @@ from typing import Any, Final, Literal, cast
 
 import numpy as np
 
+from creditscore.domain.calibration import CALIBRATION_FILE, Calibration
 from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from creditscore.plugin import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
-from plugins.calibration import CALIBRATION_FILE, CalibratedModel, Calibration
+from plugins.calibration import CalibratedModel
 
 MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"

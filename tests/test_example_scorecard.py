@@ -32,9 +32,9 @@ from creditscore.config import ApiKey, Settings, endpoint_environment
 from creditscore.domain.features import APPLICATION, LABEL, application_features, names
 from creditscore.domain.scores import Scaling, band
 from creditscore.local_aws import LocalAws
-from creditscore.plugin import Labels, Matrix
+from creditscore.plugin import Calibration, Labels, Matrix
 from plugins import manager
-from plugins.calibration import CalibratedModel, Calibration
+from plugins.calibration import CalibratedModel
 from plugins.registry import Registry
 from server.app import create_app
 from server.auth import hash_key

@@ -13,9 +13,9 @@ import pytest
 from creditscore.cli import main
 from creditscore.cli.models import EXIT_GATE_REFUSED
 from creditscore.config import Settings
+from creditscore.domain.calibration import CALIBRATION_FILE
 from creditscore.plugin import Scorer
 from plugins.artifacts import MANIFEST_FILE, ArtifactError, Pointer, pointer_key, version_prefix
-from plugins.calibration import CALIBRATION_FILE
 from plugins.registry import Gate, Registry, RegistryError, auc_of
 from tests.factories import customers
 from tests.test_training import MODEL_FILE, LogisticScorer, put_snapshot, table_of, use_settings

@@ -23,6 +23,7 @@ from matplotlib.image import imread
 from creditscore import aws
 from creditscore.cli import main
 from creditscore.config import Settings, endpoint_environment
+from creditscore.domain.calibration import CALIBRATION_FILE, Calibration, CalibrationError
 from creditscore.domain.features import APPLICATION, LABEL, TRADITIONAL
 from creditscore.domain.scores import BAND_NAMES, BANDS, Scaling, band
 from creditscore.plugin import Artifacts, Labels, Matrix, Progress, Scorer, Segment, Vector
@@ -35,7 +36,7 @@ from plugins.artifacts import (
     transform_rows,
     verify,
 )
-from plugins.calibration import CALIBRATION_FILE, Calibration, CalibrationError, fit_platt
+from plugins.calibration import fit_platt
 from plugins.manager import installed
 from tests.factories import customers
 from training import data, pipeline

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from tqdm import tqdm
 
+from creditscore.domain.calibration import CALIBRATION_FILE
 from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from creditscore.plugin import Artifacts, Labels, Model, Progress, Scorer, Vector
@@ -36,7 +37,7 @@ from plugins.artifacts import (
     sha256,
     version_id,
 )
-from plugins.calibration import CALIBRATION_FILE, fit_platt
+from plugins.calibration import fit_platt
 from training import evaluate, plots, report
 from training.data import TrainingTable
 from training.split import Shares, Split, split

@@ -25,7 +25,7 @@ MAX_SCORE: Final = 850
 BANDS: Final = (("Exceptional", 800), ("Very Good", 740), ("Good", 670), ("Fair", 580), ("Poor", MIN_SCORE))
 BAND_NAMES: Final = tuple(name for name, _ in reversed(BANDS))
 # PDs are kept inside (0, 1) so a model's certainty never becomes an infinite score.
-_PD_EPSILON: Final = 1e-9
+PD_EPSILON: Final = 1e-9
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Scaling:
 
     def scores(self, pd: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Whole-point scores for an array of PDs."""
-        p = np.clip(np.asarray(pd, dtype=np.float64), _PD_EPSILON, 1 - _PD_EPSILON)
+        p = np.clip(np.asarray(pd, dtype=np.float64), PD_EPSILON, 1 - PD_EPSILON)
         raw = self.offset + self.factor * np.log((1 - p) / p)
         return np.clip(np.rint(raw), MIN_SCORE, MAX_SCORE).astype(np.int64)
 
@@ -66,7 +66,7 @@ class Scaling:
         numpy's per-call overhead is ~30x the arithmetic). NaN is refused, as a score of NaN means nothing."""
         if math.isnan(pd):
             raise ValueError("a probability of default of NaN has no score")
-        p = min(max(pd, _PD_EPSILON), 1 - _PD_EPSILON)
+        p = min(max(pd, PD_EPSILON), 1 - PD_EPSILON)
         raw = self.offset + self.factor * math.log((1 - p) / p)
         return min(MAX_SCORE, max(MIN_SCORE, round(raw)))
 

@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from creditscore.plugin import (
     APPLICATION,
     Artifacts,
+    Calibration,
     Labels,
     Matrix,
     Progress,
@@ -45,7 +46,6 @@ from creditscore.plugin import (
     names,
 )
 from creditscore_scorecard.binning import Binning, IntArray, fit_binning
-from plugins.calibration import Calibration
 
 SCORECARD_FILE: Final = "scorecard.json"
 FORMAT: Final = "creditscore-scorecard/1"
