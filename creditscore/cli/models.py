@@ -20,10 +20,12 @@ REPORTS_DIR = Path(".demo/reports")
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    return train_scorer(settings, args.model, args.data, args.mapping, args.params, args.publish, args.out)
+    return train_and_report(
+        settings, args.model, args.data, args.mapping, args.params, args.publish, args.out
+    )
 
 
-def train_scorer(
+def train_and_report(
     settings: Settings,
     model: str,
     data_uri: str | None,
@@ -32,33 +34,23 @@ def train_scorer(
     publish: bool,
     out_dir: Path | None,
 ) -> int:
-    from creditscore.domain.scores import Scaling
-    from plugins.manager import scorer as find_scorer
-    from training import data, pipeline, report
+    """A training run (:func:`training.run.train_scorer`), told on the console; the command's exit code."""
+    from training import report
+    from training.run import train_scorer
 
-    scorer = find_scorer(model)
-    features = mapping.feature_names if mapping else scorer.features
-    table = data.load_table(settings, data_uri, features, mapping)
-    print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
-    scaling = Scaling.from_settings(settings)
-    params = {**(mapping.params if mapping else {}), **overrides}
-    result = pipeline.train(scorer, table, params, scaling=scaling)
-    out = out_dir or REPORTS_DIR / scorer.name
-    written = pipeline.write_outputs(result, out)
+    out = out_dir or REPORTS_DIR / model
+    run = train_scorer(settings, model, data_uri, mapping, overrides, publish=publish, out_dir=out)
+    result = run.result
     print_table(*report.summary_rows(result.report))
     calibration = result.report["calibration"]
     print(
         f"{result.manifest.model} version {result.manifest.version}, calibrated (Platt "
         f"a={calibration['a']:.3f}, b={calibration['b']:.3f}); report and charts: "
-        + ", ".join(str(path) for path in written)
+        + ", ".join(str(path) for path in run.written)
     )
-    if not publish:
+    outcome = run.published
+    if outcome is None:
         return 0
-    from plugins.registry import Gate, Registry
-
-    outcome = Registry.from_settings(settings).publish(
-        result.manifest, result.files, Gate.from_settings(settings)
-    )
     where = f"s3://{settings.models_bucket}/{outcome.model}/{outcome.version}/"
     if outcome.promoted:
         print(f"Published {where} and made it current: {outcome.reason}")

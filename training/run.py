@@ -1,0 +1,54 @@
+"""One training run as ``creditscore train`` and the demo make it: the table, the fit, the report and
+charts, and (when asked) the version published through the registry's quality gate.
+
+SageMaker's entry point (:mod:`training.sagemaker`) runs the same pipeline on a job's channel instead and
+leaves publishing to the registry step after the job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from creditscore.config import Settings
+from creditscore.domain.scores import Scaling
+from plugins.manager import scorer as find_scorer
+from plugins.registry import Gate, Published, Registry
+from training import data, pipeline
+from training.mapping import ColumnMapping
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    result: pipeline.TrainingResult
+    #: ``report.json`` and the charts.
+    written: list[Path]
+    #: Where the version went and whether the gate made it current; None when not published.
+    published: Published | None
+
+
+def train_scorer(
+    settings: Settings,
+    model: str,
+    data_uri: str | None,
+    mapping: ColumnMapping | None,
+    overrides: dict[str, Any],
+    *,
+    publish: bool,
+    out_dir: Path,
+) -> TrainingRun:
+    """Train ``model`` on ``data_uri`` (default: the latest snapshot) with the host's score scaling, which
+    the manifest records so the service scores the version with it whatever its own settings say."""
+    scorer = find_scorer(model)
+    features = mapping.feature_names if mapping else scorer.features
+    table = data.load_table(settings, data_uri, features, mapping)
+    print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
+    params = {**(mapping.params if mapping else {}), **overrides}
+    result = pipeline.train(scorer, table, params, scaling=Scaling.from_settings(settings))
+    written = pipeline.write_outputs(result, out_dir)
+    published = None
+    if publish:
+        registry = Registry.from_settings(settings)
+        published = registry.publish(result.manifest, result.files, Gate.from_settings(settings))
+    return TrainingRun(result, written, published)
