@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from creditscore.domain.scores import BAND_NAMES, BANDS, MAX_SCORE
 from server.problems import invalid
-from server.routes import json_response, now_iso
+from server.routes import json_response
 from server.schemas import (
     BandCount,
     BinCount,
@@ -32,6 +32,7 @@ from server.schemas import (
     DashboardQuery,
     DashboardResponse,
     VolumeBucket,
+    now_iso,
 )
 from server.score_stats import BAND_PREFIX, BIN_EDGES, BIN_PREFIX, SEGMENT_PREFIX, SEGMENTS, TOTAL
 from server.service import service

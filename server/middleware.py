@@ -24,7 +24,8 @@ from server import auth, metrics
 from server.admission import Admission, retry_after
 from server.problems import ProblemError
 from server.repository import RepositoryError
-from server.routes import API_KEY_ID, METRICS_SCOPE, Route
+from server.request_context import API_KEY_ID
+from server.routes import METRICS_SCOPE, Route
 
 log = structlog.get_logger("server.access")
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 from pydantic import ValidationError
 
+from server.batching import UnscorableRows
 from server.schemas import FORMATS, FieldProblem, Problem
 
 CONTENT_TYPE: Final = "application/problem+json"
@@ -113,3 +114,12 @@ def invalid_fields(problems: Sequence[FieldProblem], total: int, where: str) -> 
     more = total - len(problems[:MAX_LISTED]) if total > MAX_LISTED else None
     detail = f"The {where} has invalid fields: {named}"
     return ProblemError(422, "invalid-input", detail, problems, more_errors=more)
+
+
+def unscorable(error: UnscorableRows, field: str | None = None) -> ProblemError:
+    """A 422 for rows a model cannot score (``field`` names the one row of a form, else rows[i])."""
+    problems = [
+        FieldProblem(field=field or f"rows[{row}]", message=f"cannot be scored: {error.why}")
+        for row in error.rows
+    ]
+    return invalid_fields(problems, len(problems), "request body")

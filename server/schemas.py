@@ -8,6 +8,7 @@ batch side accepts.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -96,6 +97,11 @@ class _Request(BaseModel):
 
 class _Response(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def now_iso() -> str:
+    """Now as the answers write a time: UTC, ISO 8601 to the microsecond, with a Z."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # --- requests --------------------------------------------------------------------------------------------
@@ -217,13 +223,15 @@ class Aggregation(_Response):
     )
 
 
-Basis = Literal["application", "existing-models", "application-only"]
+#: What a stored customer's score was computed from; an applicant's is always the application.
+StoredBasis = Literal["existing-models", "application-only"]
+Basis = Literal["application", StoredBasis]
 
 
 class ExistingCustomerResponse(_Response):
     predicted_score: int = Field(ge=300, le=850)
     predicted_group: str
-    basis: Literal["existing-models", "application-only"] = Field(
+    basis: StoredBasis = Field(
         description="existing-models: the existing-customer models that have the customer's data scored; "
         "application-only: none has, and the new-customer model scored the stored application"
     )
@@ -254,6 +262,8 @@ class ScoreResponse(_Response):
     request_id: str
 
 
+# One score as recorded: the customer's last_score and its history record hold it, the history route
+# answers it.
 class HistoryEntry(_Response):
     scored_at: str
     request_id: str

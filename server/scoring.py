@@ -35,7 +35,7 @@ from creditscore.plugin import Matrix
 from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError
-from server.schemas import NewCustomerRequest
+from server.schemas import ModelScore, NewCustomerRequest, Reason, StoredBasis
 
 #: Reason codes given with a new applicant's score.
 TOP_REASONS: Final = 3
@@ -78,7 +78,14 @@ class Combined:
     weights: dict[str, float]
     #: Configured existing-customer models that did not score, with why.
     missing: dict[str, str]
-    basis: str = EXISTING_MODELS
+    basis: StoredBasis = EXISTING_MODELS
+
+    def model_scores(self) -> dict[str, ModelScore]:
+        """Each model's own score, as answers and score records give it."""
+        return {
+            name: ModelScore(score=r.score, probability_of_default=r.pd, version=r.version)
+            for name, r in self.results.items()
+        }
 
 
 def application_row(form: NewCustomerRequest) -> dict[str, float]:
@@ -109,11 +116,11 @@ def matrix(rows: Sequence[Mapping[str, float]], features: Sequence[str]) -> Matr
     )
 
 
-def reasons(contributions: Sequence[float], features: Sequence[str]) -> list[dict[str, Any]]:
+def reasons(contributions: Sequence[float], features: Sequence[str]) -> list[Reason]:
     """The features that raised the risk most (positive contributions), largest first."""
     order = np.argsort(-np.asarray(contributions, dtype=np.float64))
     return [
-        {"feature": features[i], "meaning": _MEANINGS.get(features[i], features[i]), "contribution": value}
+        Reason(feature=features[i], meaning=_MEANINGS.get(features[i], features[i]), contribution=value)
         for i in order[:TOP_REASONS]
         if (value := float(contributions[i])) > 0
     ]
