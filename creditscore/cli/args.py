@@ -14,6 +14,9 @@ from creditscore.config import KEY_NAME_RE
 if TYPE_CHECKING:
     from training.mapping import ColumnMapping
 
+#: What `creditscore demo` writes its API key to, beside its data directory, and `creditscore smoke` reads.
+DEMO_KEY_FILE = "api-key"
+
 
 def bounded(
     parse: Callable[[str], float], low: float, high: float | None, expected: str

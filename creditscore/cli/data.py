@@ -14,7 +14,7 @@ from creditscore import aws
 from creditscore.config import Settings
 from creditscore.console import print_table
 from etl import ingest as ingest_mod
-from etl.synthetic import generate
+from etl.synthetic import DEFAULT_AS_OF, generate
 
 if TYPE_CHECKING:
     from etl.load_customers import LoadSummary
@@ -32,7 +32,8 @@ def generate_data(out: Path, customers: int, seed: int, months: int, dirty_share
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
-    generate_data(args.out, args.customers, args.seed, args.months, args.dirty_share, args.as_of)
+    as_of = args.as_of or DEFAULT_AS_OF
+    generate_data(args.out, args.customers, args.seed, args.months, args.dirty_share, as_of)
     return 0
 
 

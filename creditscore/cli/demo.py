@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from creditscore import aws
+from creditscore.cli.args import DEMO_KEY_FILE
 from creditscore.cli.data import generate_data, ingest_directory, list_bucket, print_load
 from creditscore.cli.local import (
     bootstrap_and_report,
@@ -20,7 +21,7 @@ from creditscore.cli.local import (
     print_endpoints,
     wait_until_interrupted,
 )
-from creditscore.cli.models import train_scorer
+from creditscore.cli.models import train_and_report
 from creditscore.config import SCOPES, Settings, endpoint_environment
 from creditscore.local_aws import ChildServer
 from etl.sources import GENERATION_FILE
@@ -45,7 +46,6 @@ DEMO_APPLICANT = {
     "cat_credit_card": "No",
 }
 # Beside the demo's data directory: where `creditscore smoke` finds the running demo's key.
-DEMO_KEY_FILE = "api-key"
 
 
 def reusable_data(out: Path, customers: int, seed: int) -> bool:
@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         print_load(settings, load_customers(settings, etl_report.snapshot))
         for n, model in enumerate(DEMO_MODELS, start=1):
             print(f"\n[6/{DEMO_STEPS}] Training and publishing {model} ({n} of {len(DEMO_MODELS)})")
-            if code := train_scorer(settings, model, None, None, {}, publish=True, out_dir=None):
+            if code := train_and_report(settings, model, None, None, {}, publish=True, out_dir=None):
                 return code
         print(f"\n[7/{DEMO_STEPS}] Starting the scoring service on http://{args.api_host}:{args.api_port}")
         key, entry = new_key(SCOPES)
