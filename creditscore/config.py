@@ -370,6 +370,13 @@ class Settings:
         "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
     )
 
+    loop_lag_seconds: float = _setting(
+        SERVICE,
+        "0.05",
+        _check_seconds,
+        "How often each worker checks how late its event loop runs (`creditscore_event_loop_lag_seconds`).",
+    )
+
     # The models the service serves, and how.
     new_customer_model: str = _setting(
         SERVED_MODELS, "xgboost-new-customer", _check_model, "The model that scores new applicants."

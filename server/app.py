@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from creditscore.domain.scores import Scaling
 from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.registry import Registry
-from server import dashboard, openapi, routes, schemas
+from server import dashboard, loop_lag, openapi, routes, schemas
 from server.admission import Admission
 from server.middleware import ADMISSION, APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems, shed
 from server.model_registry import ModelRegistry
@@ -299,15 +300,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         stats = ScoreStats(repository.call, settings.score_history_table)
         app[SERVICE] = Service(settings, registry, repository, scoring, stats)
         await registry.check()
-        watcher = asyncio.create_task(registry.watch(settings.model_poll_seconds))
+        # What start-up made (modules, the models) lives as long as the worker: out of the collector's
+        # sight, a full collection no longer walks it and stalls every request on the worker meanwhile.
+        gc.freeze()
+        watchers = [
+            asyncio.create_task(registry.watch(settings.model_poll_seconds)),
+            asyncio.create_task(loop_lag.watch(settings.loop_lag_seconds)),
+        ]
         stopping = asyncio.Event()
         flusher = asyncio.create_task(stats.run(settings.stats_flush_seconds, stopping))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for watcher in watchers:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             # The flusher writes what is left before the DynamoDB client closes.
             stopping.set()
             await flusher

@@ -84,6 +84,12 @@ DYNAMODB_ERRORS: Final = Counter(
     "DynamoDB calls that failed (after retries), conditional-check refusals excluded.",
     ["operation"],
 )
+EVENT_LOOP_LAG: Final = Histogram(
+    f"{PREFIX}event_loop_lag_seconds",
+    "How late the worker's event loop woke a timer, checked every CREDITSCORE_LOOP_LAG_SECONDS: time during "
+    "which no request on that worker moved (a long model call, GC, a blocking call).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 MODEL_INFO: Final = Gauge(
     f"{PREFIX}model_info",
     "1 for each model version in service.",

@@ -82,7 +82,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "aiohttp.GunicornWebWorker",
+        "worker_class": "aiohttp.GunicornUVLoopWebWorker",
         "graceful_timeout": math.ceil(settings.shutdown_seconds),
         # Seconds a silent worker may take before the master replaces it; model loading counts.
         "timeout": 120,

@@ -4,7 +4,9 @@ auth, metrics, the OpenAPI document and the logs, against the moto server and sm
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -519,6 +521,23 @@ async def test_metrics_can_require_a_metrics_key_which_can_do_nothing_else(
 
 
 # --- metrics, OpenAPI, logs ------------------------------------------------------------------------------
+
+
+async def test_a_stalled_event_loop_shows_in_the_loop_lag_metric(make_client: Callable[..., Any]) -> None:
+    client = await make_client(loop_lag_seconds=0.01)
+    # Start-up's objects are out of the collector's sight: a full collection cannot stall requests on them.
+    assert gc.get_freeze_count() > 0
+
+    async def lagged_over_50ms() -> float:
+        text = await (await client.get("/metrics")).text()
+        name = "creditscore_event_loop_lag_seconds"
+        return metric_value(text, f"{name}_count") - metric_value(text, f"{name}_bucket", le="0.05")
+
+    await asyncio.sleep(0.05)
+    before = await lagged_over_50ms()
+    time.sleep(0.15)  # what a blocking call on the loop does to every request of the worker
+    await asyncio.sleep(0.05)
+    assert await lagged_over_50ms() >= before + 1
 
 
 async def test_metrics_appear_and_move(client: TestClient[Any, Any]) -> None:
