@@ -156,13 +156,14 @@ def start_service(env: dict[str, str], workers: int, pin: bool, log: Path) -> Se
 
 
 def table(results: list[Result]) -> str:
-    bare = {r.connections: r.rate for r in results if r.server == "bare"}
+    bare = {(r.workers, r.connections): r.rate for r in results if r.server == "bare"}
     lines = [
         "server    workers  conns    req/s  of bare  p50 ms  p99 ms  CPU-ms/req  non-2xx  loop stalls >20ms"
         "  worst lag ms",
     ]
     for r in results:
-        share = f"{100 * r.rate / bare[r.connections]:5.0f} %" if r.connections in bare else "    –  "
+        ceiling = bare.get((r.workers, r.connections))
+        share = f"{100 * r.rate / ceiling:5.0f} %" if ceiling else "    –  "
         stalls = "–" if r.stalls is None else str(r.stalls)
         worst = "–" if r.worst_lag_ms is None else f"≤{r.worst_lag_ms:g}"
         lines.append(
@@ -170,6 +171,17 @@ def table(results: list[Result]) -> str:
             f"  {r.p99_ms:>6.1f}  {r.cpu_ms:>10.3f}  {r.non_2xx:>7}  {stalls:>17}  {worst:>12}"
         )
     return "\n".join(lines)
+
+
+def scaling(results: list[Result]) -> str:
+    """Requests/s of the most workers over one worker's, per connection count, for the service."""
+    rates = {(r.workers, r.connections): r.rate for r in results if r.server == "service"}
+    most = max((workers for workers, _ in rates), default=1)
+    return "\n".join(
+        f"service, {most} workers over 1 at {conns} connections: {rates[most, conns] / rates[1, conns]:.2f}x"
+        for workers, conns in sorted(rates)
+        if workers == 1 and most > 1 and (most, conns) in rates
+    )
 
 
 def _ints(text: str) -> list[int]:
@@ -226,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         local.stop()
     print()
     print(table(results))
+    print(scaling(results))
     args.out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(f"\nWritten to {args.out}")
 

@@ -14,6 +14,7 @@ dropped by ``mark_process_dead`` in the runner; its counters stay in the sums, a
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Final
 
@@ -101,6 +102,17 @@ MODEL_RELOADS: Final = Counter(
     "Model version checks that loaded something, by result (loaded, failed).",
     ["model", "result"],
 )
+
+
+# A child per label set, looked up once: labels() takes a lock and builds a key on every call.
+@functools.lru_cache(maxsize=1024)
+def http_requests(route: str, method: str, status: int) -> Counter:
+    return HTTP_REQUESTS.labels(route, method, str(status))
+
+
+@functools.lru_cache(maxsize=256)
+def http_duration(route: str) -> Histogram:
+    return HTTP_DURATION.labels(route)
 
 
 def render() -> tuple[bytes, str]:
