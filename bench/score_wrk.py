@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=_ints, default=[16, 64])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=_ints, default=[1, 2], help="1 = pinned; more = unpinned")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="the service's; INFO logs a line per request (default: off)"
+    )
+    parser.add_argument("--access-log-sample", default="1", help="CREDITSCORE_ACCESS_LOG_SAMPLE")
+    parser.add_argument("--servers", default="bare,service", help="which of bare,service to run")
     parser.add_argument("--out", type=Path, default=Path(".bench/score-wrk.json"))
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,10 +220,13 @@ def main(argv: list[str] | None = None) -> None:
         bodies = Bodies(settings, [], seed=7).score_new(0)[:BODIES]
         lua_script(work / "bare.lua", "GET", "/", [], key)
         lua_script(work / "service.lua", "POST", "/api/v1/score", bodies, key)
-        env = service_env(settings, entry, max_batch_rows=256)
+        env = service_env(settings, entry, max_batch_rows=256) | {
+            "CREDITSCORE_LOG_LEVEL": args.log_level,
+            "CREDITSCORE_ACCESS_LOG_SAMPLE": args.access_log_sample,
+        }
         for workers in args.workers:
             pin = workers == 1
-            for name in ("bare", "service"):
+            for name in args.servers.split(","):
                 if name == "bare":
                     server = start_bare(workers, pin, Path(f"{stem}-bare.log"))
                 else:

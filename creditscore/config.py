@@ -370,6 +370,14 @@ class Settings:
         "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
     )
 
+    access_log_sample: float = _setting(
+        SERVICE,
+        "1",
+        _check_share,
+        "Share of answered requests (status below 400) whose access line is logged, at random; every 4xx "
+        "and 5xx is logged whatever the share. 1 = every request; lower it where a line per request costs "
+        "more than it tells.",
+    )
     loop_lag_seconds: float = _setting(
         SERVICE,
         "0.05",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import time
 from typing import Final
@@ -52,6 +53,10 @@ def _find_route(request: web.Request) -> Route | None:
     return request.app[ROUTE_TABLE].get((request.method, resource.canonical))
 
 
+def _sampled(share: float) -> bool:
+    return share >= 1 or random.random() < share
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get(REQUEST_ID_HEADER, "")
@@ -79,15 +84,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         elapsed = time.perf_counter() - started
         metrics.http_requests(route, request.method, status).inc()
         metrics.http_duration(route).observe(elapsed)
-        log.info(
-            "request",
-            route=route,
-            method=request.method,
-            status=status,
-            latency_ms=round(elapsed * 1000, 2),
-            models=request.get("models"),
-            customer=request.get("customer"),
-        )
+        if status >= 400 or _sampled(request.app[APP_SETTINGS].access_log_sample):
+            log.info(
+                "request",
+                route=route,
+                method=request.method,
+                status=status,
+                latency_ms=round(elapsed * 1000, 2),
+                models=request.get("models"),
+                customer=request.get("customer"),
+            )
         # A keep-alive connection serves its next request in the same context.
         structlog.contextvars.unbind_contextvars("request_id", API_KEY_ID)
 

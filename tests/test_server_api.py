@@ -710,3 +710,14 @@ async def test_a_hot_reload_under_load_loses_no_request(
     assert {version for _, version, _ in answers} == {first, second}
     # Requests that began after the reload answered are served by the new version.
     assert answers[-1][1] == second
+
+
+async def test_sampled_access_logs_still_log_every_refusal(
+    make_client: Callable[..., Any], json_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = await make_client(access_log_sample=0.0)
+    for _ in range(3):
+        assert (await client.post(NEW, json=applicant(), headers=HEADERS)).status in (200, 409)
+    assert (await client.post(NEW, json=applicant(email="bad"), headers=HEADERS)).status == 422
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert sorted(line["status"] for line in lines if line.get("event") == "request") == [409, 409, 422]
