@@ -199,7 +199,13 @@ def main(argv: list[str] | None = None) -> None:
         "--log-level", default="WARNING", help="the service's; INFO logs a line per request (default: off)"
     )
     parser.add_argument("--access-log-sample", default="1", help="CREDITSCORE_ACCESS_LOG_SAMPLE")
-    parser.add_argument("--servers", default="bare,service", help="which of bare,service to run")
+    parser.add_argument("--max-batch-rows", type=int, default=256, help="CREDITSCORE_MAX_BATCH_ROWS")
+    parser.add_argument("--inline-rows", type=int, default=8, help="CREDITSCORE_INLINE_ROWS")
+    parser.add_argument(
+        "--servers",
+        default="bare,service",
+        help="of bare, service (POST /api/v1/score), health (its GET /health)",
+    )
     parser.add_argument("--out", type=Path, default=Path(".bench/score-wrk.json"))
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +226,9 @@ def main(argv: list[str] | None = None) -> None:
         bodies = Bodies(settings, [], seed=7).score_new(0)[:BODIES]
         lua_script(work / "bare.lua", "GET", "/", [], key)
         lua_script(work / "service.lua", "POST", "/api/v1/score", bodies, key)
-        env = service_env(settings, entry, max_batch_rows=256) | {
+        # The service's fixed cost alone: every middleware, metric and log line, no body, no model.
+        lua_script(work / "health.lua", "GET", "/health", [], key)
+        env = service_env(settings, entry, args.max_batch_rows, args.inline_rows) | {
             "CREDITSCORE_LOG_LEVEL": args.log_level,
             "CREDITSCORE_ACCESS_LOG_SAMPLE": args.access_log_sample,
         }
@@ -230,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                 if name == "bare":
                     server = start_bare(workers, pin, Path(f"{stem}-bare.log"))
                 else:
-                    server = start_service(env, workers, pin, Path(f"{stem}-serve.log"))
+                    server = start_service(env, workers, pin, Path(f"{stem}-{name}.log"))
                 servers.append(server)
                 script = work / f"{name}.lua"
                 # A short warm-up: the first requests pay for lazy imports and allocations.
