@@ -32,17 +32,15 @@ from bench.service import (
     Bodies,
     Server,
     _clean_env,
-    bench_settings,
     cpu_seconds,
+    publish_small_models,
     service_env,
     start_server,
     stop,
 )
-from creditscore import aws
 from creditscore.config import load_settings
 from creditscore.local_aws import LocalAws, free_port
 from server.auth import new_key
-from tests.factories import customers, publish_builtins
 
 BODIES: Final = 64
 SERVER_CORE: Final = "0"
@@ -217,12 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="score-wrk-"))
     try:
         local.start()
-        settings = bench_settings(local)
-        aws.bootstrap(settings)
-        print(
-            "Training the three built-in models small (3,000 synthetic customers) and publishing", flush=True
-        )
-        publish_builtins(settings, customers(3000, seed=5))
+        settings = publish_small_models(local)
         bodies = Bodies(settings, [], seed=7).score_new(0)[:BODIES]
         lua_script(work / "bare.lua", "GET", "/", [], key)
         lua_script(work / "service.lua", "POST", "/api/v1/score", bodies, key)

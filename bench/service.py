@@ -282,6 +282,16 @@ def bench_settings(local: LocalAws) -> Settings:
     return local.settings(load_settings({"CREDITSCORE_ENV": ENV}))
 
 
+def publish_small_models(local: LocalAws) -> Settings:
+    """What every benchmark starts from: the bench's tables and buckets on ``local``'s endpoints, and the
+    three built-in models trained small (3,000 synthetic customers) and made current."""
+    settings = bench_settings(local)
+    aws.bootstrap(settings)
+    print("Training the three built-in models small (3,000 synthetic customers) and publishing", flush=True)
+    publish_builtins(settings, customers(3000, seed=5))
+    return settings
+
+
 def _batch_write(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
     pending = {table: requests}
     for attempt in range(10):
@@ -839,10 +849,8 @@ def main(argv: list[str] | None = None) -> None:
         local.start()
         dynamodb_pid = local.dynamodb.process.pid
         print(f"[1/5] DynamoDB Local on {local.dynamodb_endpoint_url} (pid {dynamodb_pid})", flush=True)
-        settings = bench_settings(local)
-        aws.bootstrap(settings)
-        print("[2/5] Training the three built-in models small (3,000 synthetic customers) and publishing")
-        publish_builtins(settings, customers(3000, seed=5))
+        print("[2/5] The bench's tables and buckets, and the built-in models", flush=True)
+        settings = publish_small_models(local)
         print(f"[3/5] Storing {args.stored_customers:,} existing customers in {settings.customers_table}")
         stored = store_customers(settings, args.stored_customers, args.seed)
         table_of = endpoints(Bodies(settings, stored, args.seed))

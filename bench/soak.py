@@ -35,12 +35,10 @@ from typing import Any, Final
 import aiohttp
 
 from bench.load_client import percentile
-from bench.service import Bodies, Server, bench_settings, start_service, stop, store_customers
-from creditscore import aws
+from bench.service import Bodies, Server, publish_small_models, start_service, stop, store_customers
 from creditscore.config import load_settings
 from creditscore.local_aws import LocalAws
 from server.auth import new_key
-from tests.factories import customers, publish_builtins
 
 # (name, weight, method, path): the seed's clients mostly score stored customers.
 MIX: Final = (
@@ -245,12 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     service: Server | None = None
     try:
         local.start()
-        settings = bench_settings(local)
-        aws.bootstrap(settings)
-        print(
-            "Training the three built-in models small (3,000 synthetic customers) and publishing", flush=True
-        )
-        publish_builtins(settings, customers(3000, seed=5))
+        settings = publish_small_models(local)
         stored = store_customers(settings, args.stored_customers, args.seed)
         service = start_service(settings, args, key_entry, args.out.with_suffix(".serve.log"))
         pids = {f"worker-{n}": pid for n, pid in enumerate(sorted(service.workers()))}
