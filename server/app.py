@@ -300,8 +300,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         stats = ScoreStats(repository.call, settings.score_history_table)
         app[SERVICE] = Service(settings, registry, repository, scoring, stats)
         await registry.check()
-        # What start-up made (modules, the models) lives as long as the worker: out of the collector's
-        # sight, a full collection no longer walks it and stalls every request on the worker meanwhile.
+        # What start-up made (modules, the models) lives about as long as the worker: out of the
+        # collector's sight, a full collection no longer walks it and stalls every request meanwhile. A
+        # version replaced later is still freed: nothing of a served model sits in a reference cycle, so
+        # reference counting frees it (tests/test_server_models.py holds that).
         gc.freeze()
         watchers = [
             asyncio.create_task(registry.watch(settings.model_poll_seconds)),

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from creditscore.plugin import Matrix, Vector
 from plugins.artifacts import Pointer, pointer_key, version_prefix
 from plugins.manager import installed, scorer
 from plugins.registry import Gate, Registry
+from server import model_registry
 from server.batching import Batcher, UnscorableRows
 from server.metrics import render
 from server.model_registry import ModelRegistry
@@ -461,6 +464,37 @@ async def test_hot_reload_swaps_versions_under_load(
     for batcher in (old.batcher, served.batcher):
         with pytest.raises(RuntimeError, match="closed"):
             await batcher.predict(rows[:1])
+
+
+async def test_a_replaced_version_loaded_before_the_gc_freeze_is_still_freed(
+    settings: Settings,
+    versions: list[pipeline.TrainingResult],
+    open_registry: OpenRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker freezes what start-up made, its first models included (server/app.py): the collector never
+    # looks at them again, so a replaced one is freed only if nothing of it sits in a reference cycle.
+    monkeypatch.setattr(model_registry, "RETIRE_AFTER_SECONDS", 0.01)
+    publish(settings, versions[0])
+    registry = await open_registry(settings)
+    await registry.check()
+    first = registry.get(NAME)
+    assert first is not None
+    await first.batcher.predict(rows_for(NAME, 4))
+    gc.collect()
+    gc.freeze()
+    try:
+        kept: list[weakref.ref[Any]] = [
+            weakref.ref(first),
+            weakref.ref(first.batcher),
+            weakref.ref(first.batcher.model),
+        ]
+        del first
+        await asyncio.to_thread(publish, settings, versions[1])
+        assert await registry.check() == {NAME: f"loaded {versions[1].manifest.version}"}
+        await until(lambda: all(ref() is None for ref in kept))
+    finally:
+        gc.unfreeze()
 
 
 async def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(
