@@ -7,7 +7,12 @@
   the package index serves that the hosts (CPython 3.11 on Amazon Linux 2023, x86_64) can install. That is
   the base install, the scoring service's dependencies only: no extra of the package (``etl``, ``train``,
   ``local``, ``dev``: PySpark, matplotlib, moto, ...) is resolved, so none reaches a host;
-* ``glue-libs.zip``, the ``etl`` and ``creditscore`` packages the Glue job imports (``--extra-py-files``).
+* ``glue-libs.zip``, the ``etl`` and ``creditscore`` packages the Glue jobs import (``--extra-py-files``);
+* ``training-source.tar.gz``, the SageMaker training jobs' source directory (``sagemaker_submit_directory``):
+  the wheel, ``train.py`` (the entry point, ``training.sagemaker`` of the installed wheel) and a
+  ``requirements.txt`` that the SageMaker training toolkit installs before the run, pinned and hashed the
+  same way but for ``creditscore[train]`` (pandas, matplotlib, ... besides the service's packages), with the
+  wheel itself pinned by its sha256; hash-checking mode is on because every line has a hash.
 
 The hashes come from the package index pip is configured with (PyPI unless ``PIP_INDEX_URL`` or pip's
 ``index-url`` says otherwise), read through its JSON simple API the way pip reads it, and are kept in
@@ -17,18 +22,21 @@ pip resolved here (as ``pip hash`` gives it). ``setuptools`` is always pinned: t
 build any dependency that has no wheel for them against it (the header of the file names them, if any),
 without build isolation, because pip does not hash-check what an isolated build fetches.
 
-``python -m creditscore.release DIR`` (``make dist``) writes all three and prints their paths; the Terraform
+``python -m creditscore.release DIR`` (``make dist``) writes all four and prints their paths; the Terraform
 environments upload them.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -51,6 +59,17 @@ from packaging.version import Version
 ROOT: Final = Path(__file__).resolve().parent.parent
 GLUE_PACKAGES: Final = ("etl", "creditscore")
 GLUE_LIBS: Final = "glue-libs.zip"
+TRAINING_SOURCE: Final = "training-source.tar.gz"
+TRAINING_EXTRA: Final = "train"
+#: Where torch's CPU build comes from (PyPI's torch is the CUDA one); modules/compute's torch_index_url too.
+TORCH_INDEX: Final = "https://download.pytorch.org/whl/cpu"
+#: The training source's entry point: a script at the top of the folder, so that nothing of the folder
+#: shadows a module (the toolkit puts the script's folder first on sys.path); the code is the wheel's.
+TRAINING_ENTRY: Final = "train.py"
+_TRAINING_ENTRY_SOURCE: Final = (
+    '"""SageMaker script mode entry point: training.sagemaker of the installed creditscore wheel."""\n\n'
+    "import sys\n\nfrom training.sagemaker import main\n\nsys.exit(main())\n"
+)
 DISTRIBUTION: Final = "creditscore"
 CONSTRAINTS: Final = "constraints.txt"
 REQUIREMENTS: Final = "requirements.txt"
@@ -131,12 +150,12 @@ def _wheel_requirements(wheel_path: Path) -> bytes:
     return "\n".join(line for line in lines if line.startswith(wanted)).encode()
 
 
-def resolve(wheel_path: Path, constraints: Path) -> list[Resolved]:
-    """Every package ``pip install`` of the wheel installs under the constraints, as pip's own resolver
-    decides it (``pip install --dry-run --report``), the wheel itself left out. Cached by what decides it."""
-    key = hashlib.sha256(
-        _wheel_requirements(wheel_path) + b"\0" + constraints.read_bytes() + b"\0" + sys.version.encode()
-    ).hexdigest()
+def resolve(wheel_path: Path, constraints: Path, extras: tuple[str, ...] = ()) -> list[Resolved]:
+    """Every package ``pip install`` of the wheel (with ``extras``) installs under the constraints, as pip's
+    own resolver decides it (``pip install --dry-run --report``), the wheel itself left out. Cached by what
+    decides it."""
+    decides = [_wheel_requirements(wheel_path), constraints.read_bytes(), sys.version.encode()]
+    key = hashlib.sha256(b"\0".join([*decides, ",".join(extras).encode()] if extras else decides)).hexdigest()
     cached = CACHE / f"resolution-{key[:24]}.json"
     if cached.is_file():
         return [Resolved(**item) for item in json.loads(cached.read_text())]
@@ -144,7 +163,8 @@ def resolve(wheel_path: Path, constraints: Path) -> list[Resolved]:
         report_path = Path(tmp) / "report.json"
         command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-qq"]
         command += ["--disable-pip-version-check", "--report", str(report_path), "-c", str(constraints)]
-        subprocess.run([*command, str(wheel_path)], check=True)
+        target = f"{wheel_path}[{','.join(extras)}]" if extras else str(wheel_path)
+        subprocess.run([*command, target], check=True)
         report = json.loads(report_path.read_text())
     resolved = []
     for item in report["install"]:
@@ -254,11 +274,11 @@ def _constraint_version(constraints: Path, name: NormalizedName) -> str:
     raise ReleaseError(f"{constraints} pins no {name}, the build backend the hosts need")
 
 
-def pins(wheel_path: Path, constraints: Path) -> tuple[list[Pin], list[str]]:
+def pins(wheel_path: Path, constraints: Path, extras: tuple[str, ...] = ()) -> tuple[list[Pin], list[str]]:
     """Every pin of the requirements file, sorted by name, and the warnings about them."""
     index = index_url()
     supported = host_tags()
-    resolved = resolve(wheel_path, constraints)
+    resolved = resolve(wheel_path, constraints, extras)
     if not any(canonicalize_name(r.name) == BUILD_BACKEND for r in resolved):
         version = _constraint_version(constraints, BUILD_BACKEND)
         resolved.append(Resolved(BUILD_BACKEND, version, "", ""))
@@ -281,13 +301,52 @@ def requirements_text(wheel_name: str, pinned: Iterable[Pin], index: str) -> str
     return "\n".join([*header, *(p.line() for p in pinned)]) + "\n"
 
 
-def requirements(out_dir: Path, wheel_path: Path) -> Path:
-    """``requirements.txt`` for the wheel, beside it."""
-    pinned, warnings = pins(wheel_path, ROOT / CONSTRAINTS)
+def _pinned(wheel_path: Path, extras: tuple[str, ...] = ()) -> list[Pin]:
+    pinned, warnings = pins(wheel_path, ROOT / CONSTRAINTS, extras)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return pinned
+
+
+def requirements(out_dir: Path, wheel_path: Path) -> Path:
+    """``requirements.txt`` for the wheel, beside it."""
     path = out_dir / REQUIREMENTS
-    path.write_text(requirements_text(wheel_path.name, pinned, index_url()))
+    path.write_text(requirements_text(wheel_path.name, _pinned(wheel_path), index_url()))
+    return path
+
+
+def training_requirements_text(wheel_path: Path, pinned: Iterable[Pin]) -> str:
+    pinned = list(pinned)
+    if built := [p.name for p in pinned if p.source_only]:
+        # The toolkit installs with build isolation, whose downloads pip does not hash-check.
+        raise ReleaseError(
+            f"the training image would build {', '.join(built)} from source; pin a version with wheels"
+        )
+    header = [
+        f"# {wheel_path.name}[{TRAINING_EXTRA}] for a SageMaker training job (modules/ml): the SageMaker",
+        "# training toolkit runs `pip install -r requirements.txt` in the source folder before train.py.",
+        "# Every line has a sha256, so pip checks every file. Written by `make dist` (creditscore.release).",
+        f"--extra-index-url {TORCH_INDEX}",
+    ]
+    own = f"./{wheel_path.name} --hash=sha256:{hashlib.sha256(wheel_path.read_bytes()).hexdigest()}"
+    return "\n".join([*header, *(p.line() for p in pinned), own]) + "\n"
+
+
+def training_source(out_dir: Path, wheel_path: Path) -> Path:
+    """The training jobs' source folder as a tar.gz with fixed times and owners, so that an unchanged
+    release gives the same bytes."""
+    members = {
+        REQUIREMENTS: training_requirements_text(wheel_path, _pinned(wheel_path, (TRAINING_EXTRA,))).encode(),
+        TRAINING_ENTRY: _TRAINING_ENTRY_SOURCE.encode(),
+        wheel_path.name: wheel_path.read_bytes(),
+    }
+    path = out_dir / TRAINING_SOURCE
+    # gzip's header would carry the time: written through GzipFile with mtime 0.
+    with gzip.GzipFile(path, "wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as archive:
+        for name, data in sorted(members.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
     return path
 
 
@@ -321,6 +380,7 @@ def _paths(out_dir: Path) -> Iterator[Path]:
     yield built
     yield requirements(out_dir, built)
     yield glue_libs(out_dir)
+    yield training_source(out_dir, built)
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 import boto3
 
 from etl import pipeline, report
+from etl.glue_args import resolved_options
 from etl.ingest import latest_ingest_date, raw_key
 from etl.sources import SOURCES
 
@@ -24,11 +25,9 @@ OPTIONAL = ["INGEST_DATE", "SNAPSHOT", "AS_OF"]
 def main(argv: list[str]) -> pipeline.EtlReport:
     from awsglue.context import GlueContext  # type: ignore[import-not-found]
     from awsglue.job import Job  # type: ignore[import-not-found]
-    from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     from pyspark.context import SparkContext
 
-    present = [name for name in OPTIONAL if f"--{name}" in argv]
-    args = getResolvedOptions(argv, REQUIRED + present)
+    args = resolved_options(argv, REQUIRED, OPTIONAL)
     glue = GlueContext(SparkContext.getOrCreate())
     job = Job(glue)
     job.init(args["JOB_NAME"], args)

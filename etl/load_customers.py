@@ -26,8 +26,9 @@ The write contract (the transactions themselves are :mod:`etl.customer_writes`'s
   ``national_id``, ``row`` and ``loaded_at``.
 
 Finally the table's items of snapshot S are counted and compared with the snapshot's customers less the
-rejected rows. Error messages and logs name a customer by row (0-based, counting through the parts in key
-order), never by national ID, email or phone number.
+rejected rows; only then are the load's report and the newest-snapshot pointer written
+(:mod:`etl.load_record`). Error messages and logs name a customer by row (0-based, counting through the parts
+in key order), never by national ID, email or phone number.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ from etl.customer_writes import (
     Target,
     transact_sender,
 )
+from etl.load_record import record_load
 
 log = structlog.get_logger(__name__)
 
@@ -519,6 +521,7 @@ def load_customers(
         seconds=time.perf_counter() - started,
         retries=result.retries,
     )
+    pointer_moved = record_load(s3, settings.cleaned_bucket, summary, loaded_at, features_prefix(snapshot))
     log.info(
         "customers loaded",
         snapshot=snapshot,
@@ -530,5 +533,6 @@ def load_customers(
         retries=result.retries,
         seconds=round(summary.seconds, 2),
         workers=workers,
+        latest_snapshot_moved=pointer_moved,
     )
     return summary

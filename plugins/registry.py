@@ -5,6 +5,7 @@ from a thread (:mod:`server.model_registry`).
 Layout (formats in :mod:`plugins.artifacts`)::
 
     s3://{models}/{model}/{version}/{file}          the scorer's files and calibration.json
+    s3://{models}/{model}/{version}/report/{file}   the training run's report.json and charts (optional)
     s3://{models}/{model}/{version}/manifest.json   written after every file
     s3://{models}/{model}/current.json              {"version", "previous", "updated_at"}, moved last
 
@@ -44,6 +45,7 @@ from plugins.artifacts import (
     version_prefix,
 )
 
+REPORT_FOLDER: Final = "report"
 _PRECONDITION_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 
 
@@ -136,6 +138,11 @@ class Registry:
             for item in page.get("Contents", [])
         }
 
+    def _version_sizes(self, prefix: str) -> dict[str, int]:
+        """The version folder's keys but its ``report/`` folder: what a reviewer reads is never loaded."""
+        report = f"{prefix}{REPORT_FOLDER}/"
+        return {key: size for key, size in self._sizes(prefix).items() if not key.startswith(report)}
+
     def _pages(self, prefix: str, **listing: str) -> list[dict[str, Any]]:
         paginator = self.s3.get_paginator("list_objects_v2")
         try:
@@ -178,10 +185,10 @@ class Registry:
         return manifest
 
     def files(self, manifest: Manifest) -> dict[str, bytes]:
-        """Every object in the version's folder but the manifest, by name (extra ones included, so that
-        verification reports them)."""
+        """Every object in the version's folder but the manifest and the report, by name (extra ones
+        included, so that verification reports them)."""
         prefix = version_prefix(manifest.model, manifest.version)
-        return self._read_all(prefix, self._sizes(prefix))
+        return self._read_all(prefix, self._version_sizes(prefix))
 
     def _read_all(self, prefix: str, keys: Iterable[str]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
@@ -197,7 +204,7 @@ class Registry:
         """The version's manifest and files, not yet verified (:func:`load_verified` does that), refused
         before a byte is read when the folder holds more than ``max_bytes`` (named ``limit`` in the error)."""
         prefix = version_prefix(model, version)
-        sizes = self._sizes(prefix)
+        sizes = self._version_sizes(prefix)
         if (total := sum(sizes.values())) > max_bytes:
             raise ArtifactError(f"{model} {version} holds {total:,} bytes, above {limit} ({max_bytes:,})")
         manifest = self.manifest(model, version)
@@ -258,8 +265,16 @@ class Registry:
         self._put(pointer_key(model), pointer.to_json(), **condition)
         return pointer
 
-    def publish(self, manifest: Manifest, files: Mapping[str, bytes], gate: Gate) -> Published:
-        """Upload every file, then the manifest; then move the pointer if the gate lets the version in."""
+    def publish(
+        self,
+        manifest: Manifest,
+        files: Mapping[str, bytes],
+        gate: Gate,
+        report: Mapping[str, bytes] | None = None,
+    ) -> Published:
+        """Upload every file and the run's ``report`` files (``report.json``, the charts), then the manifest;
+        then move the pointer if the gate lets the version in. The report is not part of the version's
+        verified files: it is what a reviewer reads beside them."""
         if not MODEL_NAME_RE.match(manifest.model):
             raise RegistryError(f"{manifest.model!r} is not a valid model name")
         verify(manifest, files)
@@ -269,6 +284,8 @@ class Registry:
             raise RegistryError(f"{model} version {version} is already published; versions are immutable")
         for name, data in sorted(files.items()):
             self._put(prefix + name, data)
+        for name, data in sorted((report or {}).items()):
+            self._put(f"{prefix}{REPORT_FOLDER}/{name}", data)
         self._put(prefix + MANIFEST_FILE, manifest.to_json(), IfNoneMatch="*")
 
         expected = self._pointer(model)

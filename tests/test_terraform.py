@@ -9,10 +9,13 @@ provider mirror, and builds ``dist/``); ``make unit`` leaves this file out.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import re
 import subprocess
+import sys
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -95,11 +98,11 @@ def leftovers(local_aws: LocalAws) -> tuple[list[str], list[str], list[str]]:
     return buckets, tables, running
 
 
-def installed_closure(distribution: str) -> dict[str, str]:
-    """Every distribution ``distribution`` needs (extras it names included, its own extras not), with the
+def installed_closure(distribution: str, extras: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every distribution ``distribution`` with ``extras`` needs (extras it names included), with the
     version installed in this virtualenv: the packages the tests run with."""
     found: dict[str, str] = {}
-    pending: list[tuple[str, frozenset[str]]] = [(distribution, frozenset())]
+    pending: list[tuple[str, frozenset[str]]] = [(distribution, extras)]
     while pending:
         name, extras = pending.pop()
         for text in importlib.metadata.requires(name) or []:
@@ -116,22 +119,49 @@ def installed_closure(distribution: str) -> dict[str, str]:
     return found
 
 
-def test_release_requirements_pin_what_the_wheel_pulls_in_with_hashes() -> None:
-    """dist/requirements.txt (``make dist``, which ``make tf-check`` runs first): one line per package,
-    ``name==version`` and at least one sha256, for exactly the wheel's dependency closure at the versions
-    installed here, plus setuptools (the hosts' build backend); torch is the CPU build."""
-    path = ROOT / "dist" / "requirements.txt"
+def hashed_pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` of each line, every one of which must carry at least one sha256."""
     line_re = re.compile(r"([a-z0-9-]+)==(\S+)((?: --hash=sha256:[0-9a-f]{64})+)")
     pinned: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in lines:
         if not line or line.startswith("#"):
             continue
         match = line_re.fullmatch(line)
         assert match, f"not a hashed pin: {line[:120]}"
         assert match[1] not in pinned, f"{match[1]} pinned twice"
         pinned[match[1]] = match[2]
+    return pinned
+
+
+def test_release_requirements_pin_what_the_wheel_pulls_in_with_hashes() -> None:
+    """dist/requirements.txt (``make dist``, which ``make tf-check`` runs first): one line per package,
+    ``name==version`` and at least one sha256, for exactly the wheel's dependency closure at the versions
+    installed here, plus setuptools (the hosts' build backend); torch is the CPU build."""
+    pinned = hashed_pins((ROOT / "dist" / "requirements.txt").read_text().splitlines())
     expected = installed_closure("creditscore")
     assert set(pinned) - {"setuptools"} == set(expected) - {"setuptools"}
     assert {name: pinned[name] for name in expected} == expected
     assert "setuptools" in pinned
     assert pinned["torch"].endswith("+cpu")
+
+
+def test_the_training_source_installs_the_wheel_with_the_train_extra_all_hashed(tmp_path: Path) -> None:
+    """dist/training-source.tar.gz, SageMaker's source folder: the wheel pinned by its own sha256, every
+    package of creditscore[train] pinned and hashed, torch's CPU index; train.py runs the wheel's entry point
+    (which, outside a training job, says what it misses and exits 2)."""
+    with tarfile.open(ROOT / "dist" / "training-source.tar.gz") as archive:
+        archive.extractall(tmp_path, filter="data")
+    (wheel,) = tmp_path.glob("creditscore-*.whl")
+    assert {p.name for p in tmp_path.iterdir()} == {wheel.name, "requirements.txt", "train.py"}
+    lines = (tmp_path / "requirements.txt").read_text().splitlines()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    own = f"./{wheel.name} --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}"
+    assert lines[-1] == own
+    pinned = hashed_pins([line for line in lines if not line.startswith(("--", "./"))])
+    expected = installed_closure("creditscore", frozenset({"train"}))
+    assert set(pinned) - {"setuptools"} == set(expected) - {"setuptools"}
+    assert {"pandas", "matplotlib", "torch", "xgboost-cpu"} <= set(pinned)
+    outside = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert outside.returncode == 2 and "not a SageMaker training job" in outside.stderr

@@ -1,8 +1,8 @@
 """One training run as ``creditscore train`` and the demo make it: the table, the fit, the report and
 charts, and (when asked) the version published through the registry's quality gate.
 
-SageMaker's entry point (:mod:`training.sagemaker`) runs the same pipeline on a job's channel instead and
-leaves publishing to the registry step after the job.
+SageMaker's entry point (:mod:`training.sagemaker`) runs this same run on a job's channel, and publishes
+through the same gate when the job asks it to.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def train_scorer(
     *,
     publish: bool,
     out_dir: Path,
+    progress: bool = True,
 ) -> TrainingRun:
     """Train ``model`` on ``data_uri`` (default: the latest snapshot) with the host's score scaling, which
     the manifest records so the service scores the version with it whatever its own settings say."""
@@ -45,10 +46,12 @@ def train_scorer(
     table = data.load_table(settings, data_uri, features, mapping)
     print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
     params = {**(mapping.params if mapping else {}), **overrides}
-    result = pipeline.train(scorer, table, params, scaling=Scaling.from_settings(settings))
+    result = pipeline.train(scorer, table, params, scaling=Scaling.from_settings(settings), progress=progress)
     written = pipeline.write_outputs(result, out_dir)
     published = None
     if publish:
         registry = Registry.from_settings(settings)
-        published = registry.publish(result.manifest, result.files, Gate.from_settings(settings))
+        # The run's report and charts go beside the version, so a reviewer of a gated version has them.
+        report = {path.name: path.read_bytes() for path in written}
+        published = registry.publish(result.manifest, result.files, Gate.from_settings(settings), report)
     return TrainingRun(result, written, published)

@@ -7,12 +7,16 @@ Follows the SageMaker training toolkit's conventions, each path overridable by i
 - ``SM_HPS`` (set by the toolkit, already decoded) or else ``$SM_INPUT_CONFIG_DIR/hyperparameters.json``
   (``/opt/ml/input/config``), whose values the SageMaker SDK writes as JSON-encoded strings.
   ``model`` names the scorer (required); ``mapping`` names a mapping file in the channel; ``params`` is a
-  JSON object of training parameters; every other hyperparameter is a training parameter too.
+  JSON object of training parameters; ``publish`` (``true``/``false``, default false) publishes the version
+  through the models registry and its quality gate, as ``creditscore train --publish`` does (the registry is
+  ``CREDITSCORE_MODELS_BUCKET``, the job's environment); every other hyperparameter is a training parameter.
 - ``SM_MODEL_DIR`` (``/opt/ml/model``, uploaded as model.tar.gz): the version's files, ``manifest.json``
   and ``report.json`` — the registry's layout, ready to publish.
 - ``SM_OUTPUT_DATA_DIR`` (``/opt/ml/output/data``): the charts.
 - ``SM_OUTPUT_DIR`` (``/opt/ml/output``): on failure, ``failure`` holds the reason, which SageMaker shows
-  as the job's FailureReason; the exit code is then 1.
+  as the job's FailureReason; the exit code is then 1. A published version the gate keeps from being current
+  is a failure too (``gated: ...``): it stays in the registry for review, and the job's failure raises the
+  pipeline's alarm (modules/ml).
 """
 
 from __future__ import annotations
@@ -27,16 +31,16 @@ from typing import Any, Final
 
 from creditscore.config import ConfigError, load_settings
 from creditscore.console import print_table
-from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from plugins.artifacts import MANIFEST_FILE
-from plugins.manager import PluginError, scorer
-from training import data, pipeline, plots, report
+from plugins.manager import PluginError
+from training import report
 from training.mapping import load_mapping
+from training.run import TrainingRun, train_scorer
 
 HYPERPARAMETERS_FILE: Final = "hyperparameters.json"
 FAILURE_FILE: Final = "failure"
-_RESERVED: Final = frozenset({"model", "mapping", "params"})
+_RESERVED: Final = frozenset({"model", "mapping", "params", "publish"})
 
 
 @dataclass(frozen=True)
@@ -78,36 +82,44 @@ def hyperparameters(env: Mapping[str, str], config_dir: Path) -> dict[str, Any]:
     return {str(key): _decoded(value) for key, value in document.items()}
 
 
-def train(paths: Paths, hps: Mapping[str, Any]) -> pipeline.TrainingResult:
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise JobError(f"the hyperparameter {name!r} must be true or false, got {value!r}")
+
+
+def train(paths: Paths, hps: Mapping[str, Any]) -> TrainingRun:
     if not isinstance(hps.get("model"), str):
         raise JobError("the hyperparameter 'model' must name the scorer to train, e.g. xgboost-new-customer")
     params = hps.get("params", {})
     if not isinstance(params, dict):
         raise JobError(f"the hyperparameter 'params' must be a JSON object, got {params!r}")
     params = {**params, **{key: value for key, value in hps.items() if key not in _RESERVED}}
-    chosen = scorer(hps["model"])
+    publish = _flag(hps.get("publish", False), "publish")
     mapping = load_mapping(paths.channel / str(hps["mapping"])) if "mapping" in hps else None
-    settings = load_settings()
-    frame, source = data.read_frame(str(paths.channel), settings, mapping.csv if mapping else {})
-    table = data.table_from_frame(
-        frame, source, mapping.feature_names if mapping else chosen.features, mapping
-    )
-    merged = {**(mapping.params if mapping else {}), **params}
     # No progress bars: CloudWatch keeps every redraw as a line.
-    return pipeline.train(chosen, table, merged, scaling=Scaling.from_settings(settings), progress=False)
-
-
-def write(paths: Paths, result: pipeline.TrainingResult) -> None:
-    paths.model_dir.mkdir(parents=True, exist_ok=True)
-    for name, content in result.files.items():
-        (paths.model_dir / name).write_bytes(content)
-    (paths.model_dir / MANIFEST_FILE).write_bytes(result.manifest.to_json())
-    report.write(paths.model_dir, result.report)
-    paths.output_data.mkdir(parents=True, exist_ok=True)
-    test = result.test
-    plots.write_all(
-        paths.output_data, test.labels, test.pd, test.pd_uncalibrated, result.scaling, result.manifest.model
+    return train_scorer(
+        load_settings(),
+        hps["model"],
+        str(paths.channel),
+        mapping,
+        params,
+        publish=publish,
+        out_dir=paths.output_data,
+        progress=False,
     )
+
+
+def write(model_dir: Path, run: TrainingRun) -> None:
+    """The version as the registry lays it out, for SageMaker's model.tar.gz."""
+    result = run.result
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in result.files.items():
+        (model_dir / name).write_bytes(content)
+    (model_dir / MANIFEST_FILE).write_bytes(result.manifest.to_json())
+    report.write(model_dir, result.report)
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
@@ -123,17 +135,30 @@ def main(env: Mapping[str, str] | None = None) -> int:
         )
         return 2
     try:
-        result = train(paths, hyperparameters(env, paths.config_dir))
-        write(paths, result)
+        run = train(paths, hyperparameters(env, paths.config_dir))
+        write(paths.model_dir, run)
     except (JobError, PluginError, ConfigError, ValueError, OSError) as error:
-        reason = f"{type(error).__name__}: {error}"
-        paths.output.mkdir(parents=True, exist_ok=True)
-        (paths.output / FAILURE_FILE).write_text(reason + "\n")
-        print(f"training failed: {reason}", file=sys.stderr)
-        return 1
-    print_table(*report.summary_rows(result.report))
-    print(f"{result.manifest.model} version {result.manifest.version} written to {paths.model_dir}")
+        return _failed(paths, f"{type(error).__name__}: {error}")
+    manifest = run.result.manifest
+    named = f"{manifest.model} version {manifest.version}"
+    print_table(*report.summary_rows(run.result.report))
+    print(f"{named} written to {paths.model_dir}")
+    if run.published is None:
+        return 0
+    if not run.published.promoted:
+        return _failed(
+            paths,
+            f"gated: {named} published but not current: {run.published.reason}",
+        )
+    print(f"{named} published and current: {run.published.reason}")
     return 0
+
+
+def _failed(paths: Paths, reason: str) -> int:
+    paths.output.mkdir(parents=True, exist_ok=True)
+    (paths.output / FAILURE_FILE).write_text(reason + "\n")
+    print(f"training failed: {reason}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ def cmd_load_customers(args: argparse.Namespace, settings: Settings) -> int:
 
 def print_load(settings: Settings, summary: LoadSummary) -> None:
     from etl.load_customers import quarantine_prefix
+    from etl.load_record import load_report_key
 
     print(
         f"Loaded {summary.items_written:,} customers of snapshot {summary.snapshot} into "
@@ -100,6 +101,7 @@ def print_load(settings: Settings, summary: LoadSummary) -> None:
             f"Rejected {summary.rows_rejected:,} of {summary.rows:,} rows ({reasons}); quarantined under "
             f"s3://{settings.cleaned_bucket}/{quarantine_prefix(summary.snapshot)}"
         )
+    print(f"Report: s3://{settings.cleaned_bucket}/{load_report_key(summary.snapshot)}")
 
 
 def list_bucket(settings: Settings, bucket: str) -> None:
