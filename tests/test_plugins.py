@@ -331,3 +331,17 @@ def test_a_network_config_beyond_the_limits_is_refused_before_torch_allocates_it
     files[pytorch_traditional.CONFIG_FILE] = json.dumps({**config, "hidden": hidden}).encode()
     with pytest.raises(ValueError, match=why):
         CASES["pytorch-traditional"].scorer.load(files)
+
+
+def test_xgboost_direct_prediction_equals_xgboosts_own_for_every_batch_shape_and_missing_values() -> None:
+    """The C-API call the served model makes (configuration built once) gives inplace_predict's exact floats:
+    float64 and float32 rows, a non-contiguous slice, NaNs (missing), one row and many."""
+    model, rows = trained("xgboost-new-customer"), dataset("xgboost-new-customer").test[0]
+    booster = model._booster  # type: ignore[attr-defined]
+    with_missing = rows[:64].copy()
+    with_missing[::3, 1] = np.nan
+    batches: list[Matrix] = [rows[:1], rows[:7], rows[:256], rows[::2, :][:33], with_missing]
+    batches.append(rows[:256].astype(np.float32))
+    for batch in batches:
+        expected = np.clip(booster.inplace_predict(batch).astype(np.float64), 1e-6, 1 - 1e-6)
+        assert np.array_equal(model.predict_pd(batch), expected), batch.shape
