@@ -30,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 
 from creditscore.domain.features import FEATURES, GROUPS, application_features
+from creditscore.domain.reasons import top_reasons
 from creditscore.domain.scores import Scaling, band, combine
 from creditscore.plugin import Matrix
 from server.batching import UnscorableRows
@@ -118,11 +119,16 @@ def matrix(rows: Sequence[Mapping[str, float]], features: Sequence[str]) -> Matr
 
 def reasons(contributions: Sequence[float], features: Sequence[str]) -> list[Reason]:
     """The features that raised the risk most (positive contributions), largest first."""
-    order = np.argsort(-np.asarray(contributions, dtype=np.float64))
+    values = np.asarray(contributions, dtype=np.float64)
+    order, raised = top_reasons(values[np.newaxis, :], TOP_REASONS)
     return [
-        Reason(feature=features[i], meaning=_MEANINGS.get(features[i], features[i]), contribution=value)
-        for i in order[:TOP_REASONS]
-        if (value := float(contributions[i])) > 0
+        Reason(
+            feature=features[i],
+            meaning=_MEANINGS.get(features[i], features[i]),
+            contribution=float(values[i]),
+        )
+        for i, is_reason in zip(order[0], raised[0], strict=True)
+        if is_reason
     ]
 
 

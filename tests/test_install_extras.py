@@ -33,7 +33,16 @@ NOT_ON_HOSTS: Final = frozenset(
 ) | {canonicalize_name("PyYAML")}
 #: The jobs the base install runs; every other job needs an extra.
 BASE_JOBS: Final = frozenset(
-    {"serve", "smoke", "apikey new", "models list", "models show", "models promote", "models rollback"}
+    {
+        "serve",
+        "smoke",
+        "apikey new",
+        "models list",
+        "models show",
+        "models publish",
+        "models promote",
+        "models rollback",
+    }
 )
 #: Runs in the subprocess: installs the blocker (argv[1], a JSON list of top-level module names), then
 #: either runs the command line with the rest of argv, or (argv[2] == "--probe") imports the serve path,
@@ -171,7 +180,7 @@ def test_without_the_extras_the_service_and_its_jobs_work_and_the_others_name_th
     jobs = found["jobs"]
     assert {name for name, outcome in jobs.items() if outcome == "loaded"} == BASE_JOBS
     assert jobs["etl"] == jobs["generate"] == jobs["ingest"] == jobs["load-customers"] == {"missing": ["etl"]}
-    assert jobs["train"] == {"missing": ["train"]}
+    assert jobs["train"] == jobs["score"] == {"missing": ["train"]}
     assert jobs["local-aws"] == {"missing": ["local"]}
     assert jobs["demo"] == {"missing": ["etl", "train", "local"]}
 
@@ -192,3 +201,8 @@ def test_without_the_extras_serve_runs_and_etl_names_the_extra_to_install() -> N
     assert mapping.returncode == 1
     assert "Traceback" not in mapping.stderr
     assert "pip install 'creditscore[train]'" in mapping.stderr
+
+    scoring = _run_blocked("score", "--model", "xgboost-new-customer", "--data", "rows.csv", "--out", "s.csv")
+    assert scoring.returncode == 1
+    assert "Traceback" not in scoring.stderr
+    assert "creditscore score: needs the [train] extra" in scoring.stderr

@@ -32,8 +32,8 @@ from typing import Any, Final
 from creditscore.config import ConfigError, load_settings
 from creditscore.console import print_table
 from creditscore.errors import JobError
-from plugins.artifacts import MANIFEST_FILE
 from plugins.manager import PluginError
+from plugins.version_dir import write_version
 from training import report
 from training.mapping import load_mapping
 from training.run import TrainingRun, train_scorer
@@ -114,12 +114,8 @@ def train(paths: Paths, hps: Mapping[str, Any]) -> TrainingRun:
 
 def write(model_dir: Path, run: TrainingRun) -> None:
     """The version as the registry lays it out, for SageMaker's model.tar.gz."""
-    result = run.result
-    model_dir.mkdir(parents=True, exist_ok=True)
-    for name, content in result.files.items():
-        (model_dir / name).write_bytes(content)
-    (model_dir / MANIFEST_FILE).write_bytes(result.manifest.to_json())
-    report.write(model_dir, result.report)
+    write_version(model_dir, run.result.manifest, run.result.files)
+    report.write(model_dir, run.result.report)
 
 
 def main(env: Mapping[str, str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """``creditscore``: one command-line entry point, one subcommand per job.
 
 Bad command-line input exits with code 2 and a message naming the problem (argparse's convention);
-a job that fails for another reason exits with code 1. ``train --publish`` exits with code 3 when the model
-was published but the quality gate kept the current-version pointer where it was.
+a job that fails for another reason exits with code 1. ``train --publish`` and ``models publish`` exit with
+code 3 when the model was published but the quality gate kept the current-version pointer where it was.
 
 The base install (what a host has) runs ``serve``, ``apikey``, ``models`` and ``smoke``; every other job
 needs extras of the package (``EXTRAS``: ``etl``, ``train``, ``local``; ``demo`` all three). A job's module is
@@ -35,8 +35,11 @@ from creditscore.cli.args import (
     month_count,
     port_number,
     positive_int,
+    reason_count,
     scorer_name,
+    scores_file,
     share_of_rows,
+    thread_count,
     worker_processes,
 )
 from creditscore.cli.local import sigterm_as_interrupt
@@ -286,7 +289,77 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--params", type=json_object, default={}, metavar="JSON", help="training parameters")
     train.add_argument("--publish", action="store_true", help="publish to the models bucket, apply the gate")
-    train.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: .demo/reports/NAME/")
+    train.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the report, the charts and the version itself go (its files and manifest.json: what "
+        "--publish uploads, `models publish DIR` publishes and `score --model DIR` scores with); "
+        "default: .demo/reports/NAME/",
+    )
+
+    score_job = Job("score", Deferred("creditscore.cli.scoring:cmd_score"), ("train",))
+    score = _command(
+        sub,
+        score_job,
+        "Score a CSV or Parquet file of rows with a model from the registry or a directory `train --out` "
+        "wrote; rows that cannot be scored go to a rejects file with why.",
+    )
+    score.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME[@VERSION]|DIR",
+        help="a model's current version in the models bucket, its VERSION, or the version `train --out DIR` "
+        "wrote (an existing directory, or anything written as a path, is a DIR)",
+    )
+    score.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="the rows: a local .csv or .parquet file or s3://bucket/key.csv|.parquet, with a column per "
+        "model feature (raw values, named as the manifest's features)",
+    )
+    score.add_argument(
+        "--out", type=scores_file, required=True, metavar="FILE", help="the scores: .csv or .parquet"
+    )
+    score.add_argument(
+        "--rejects",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the rows that could not be scored and why: Parquet when FILE ends in .parquet, else CSV "
+        "(default: beside --out, NAME.rejects.csv)",
+    )
+    score.add_argument(
+        "--id-column",
+        default=None,
+        metavar="COL",
+        help="the column that identifies a row in the output (default: the first column named national_id, "
+        "id or *_id; else the row number)",
+    )
+    score.add_argument(
+        "--reasons",
+        type=reason_count,
+        default=0,
+        metavar="N",
+        help="also each row's N reasons, as the API ranks them (default 0: the model's explanations cost "
+        "far more than its scores)",
+    )
+    score.add_argument(
+        "--chunk-rows",
+        type=positive_int,
+        default=100_000,
+        metavar="N",
+        help="rows read, scored and written at a time (bounds the memory used; default 100000)",
+    )
+    score.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        metavar="N",
+        help="threads calling the model (default: one per core)",
+    )
 
     models = sub.add_parser("models", help="Inspect and manage the model registry.")
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -298,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = action("show", "cmd_models_show", "A version's manifest and metrics (default: the current one).")
     show.add_argument("model", metavar="MODEL")
     show.add_argument("version", nargs="?", default=None, metavar="VERSION")
+    publish = action(
+        "publish",
+        "cmd_models_publish",
+        "Publish the version `train --out DIR` wrote, every file verified first, through the quality gate "
+        "as `train --publish` does (exit 3: published, but the current version stays).",
+    )
+    publish.add_argument("directory", type=existing_dir, metavar="DIR")
     promote = action(
         "promote", "cmd_models_promote", "Make VERSION current; the old one goes on the history."
     )

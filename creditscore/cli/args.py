@@ -40,6 +40,10 @@ positive_int = bounded(int, 1, None, "a whole number")
 port_number = bounded(int, 1, 65535, "a port number")
 worker_processes = bounded(int, 1, 256, "a whole number of worker processes")
 month_count = bounded(int, 1, 24, "a whole number of months")
+reason_count = bounded(int, 0, 64, "a whole number of reasons")
+thread_count = bounded(int, 1, 256, "a whole number of threads")
+#: What ``creditscore score`` writes, by the suffix of ``--out``.
+SCORES_SUFFIXES = (".csv", ".parquet")
 share_of_rows = bounded(float, 0.0, 0.5, "a number from 0 to 0.5")
 
 
@@ -62,6 +66,13 @@ def existing_dir(text: str) -> Path:
     path = Path(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return path
+
+
+def scores_file(text: str) -> Path:
+    path = Path(text)
+    if path.suffix not in SCORES_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"expected a file ending in .csv or .parquet, got {text!r}")
     return path
 
 

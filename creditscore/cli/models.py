@@ -1,4 +1,4 @@
-"""``train`` and ``models list|show|promote|rollback``: training runs and the model registry."""
+"""``train`` and ``models list|show|publish|promote|rollback``: training runs and the model registry."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from creditscore.config import Settings
 from creditscore.console import print_table
 
 if TYPE_CHECKING:
+    from plugins.registry import Published
     from training.mapping import ColumnMapping
 
 # Distinct from 1 (failed) so a retraining schedule can tell "published, not promoted" from a crash.
@@ -34,12 +35,17 @@ def train_and_report(
     publish: bool,
     out_dir: Path | None,
 ) -> int:
-    """A training run (:func:`training.run.train_scorer`), told on the console; the command's exit code."""
+    """A training run (:func:`training.run.train_scorer`), told on the console; the command's exit code.
+
+    ``out_dir`` receives the report, the charts and the version itself (its files and ``manifest.json``,
+    what ``creditscore models publish`` uploads and ``creditscore score --model DIR`` scores with)."""
     from training import report
     from training.run import train_scorer
 
     out = out_dir or REPORTS_DIR / model
-    run = train_scorer(settings, model, data_uri, mapping, overrides, publish=publish, out_dir=out)
+    run = train_scorer(
+        settings, model, data_uri, mapping, overrides, publish=publish, out_dir=out, keep_version=True
+    )
     result = run.result
     print_table(*report.summary_rows(result.report))
     calibration = result.report["calibration"]
@@ -48,9 +54,18 @@ def train_and_report(
         f"a={calibration['a']:.3f}, b={calibration['b']:.3f}); report and charts: "
         + ", ".join(str(path) for path in run.written)
     )
-    outcome = run.published
-    if outcome is None:
+    print(
+        f"The version: {', '.join(path.name for path in run.version_files)} in {out} (to publish it: "
+        f"creditscore models publish {out}; to score a file with it: creditscore score --model {out} ...)"
+    )
+    if run.published is None:
         return 0
+    return tell_published(settings, run.published)
+
+
+def tell_published(settings: Settings, outcome: Published) -> int:
+    """Where a published version went and whether the gate made it current, told on the console; the exit
+    code: 0, or :data:`EXIT_GATE_REFUSED` when the pointer stayed."""
     where = f"s3://{settings.models_bucket}/{outcome.model}/{outcome.version}/"
     if outcome.promoted:
         print(f"Published {where} and made it current: {outcome.reason}")
@@ -112,6 +127,20 @@ def cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
     print()
     print_table(["file", "sha256 (verified)"], sorted(manifest.files.items()))
     return 0
+
+
+def cmd_models_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from plugins.registry import Gate, Registry
+    from plugins.version_dir import read_version
+
+    # Verified before a byte is uploaded: a changed, missing or unknown file is named and nothing is written.
+    version = read_version(args.directory)
+    manifest = version.manifest
+    print(f"Publishing {manifest.model} version {manifest.version} from {version.directory}")
+    outcome = Registry.from_settings(settings).publish(
+        manifest, version.files, Gate.from_settings(settings), version.report
+    )
+    return tell_published(settings, outcome)
 
 
 def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
