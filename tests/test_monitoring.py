@@ -1,6 +1,9 @@
 """Monitoring as shipped in ``monitoring/``: the Prometheus configuration, the rules and their promtool unit
 tests, the Grafana dashboard against what the service exports, and a real Prometheus scraping a real
-``creditscore serve`` (two workers) and evaluating the rules.
+``creditscore serve`` (two workers) and evaluating the rules. And the collector ``modules/compute`` runs on
+each AWS host: its Prometheus agent configuration, and a real agent scraping a service whose ``/metrics``
+needs a metrics key and remote-writing to a Prometheus that evaluates the rules (Amazon Managed Service for
+Prometheus' part).
 
 Needs Debian's ``prometheus`` package (``prometheus`` and ``promtool`` on the PATH).
 """
@@ -18,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -44,6 +48,11 @@ DASHBOARD: Final = MONITORING / "grafana" / "creditscore.json"
 OPERATIONS: Final = ROOT / "docs" / "operations.md"
 
 KEY: Final = "cs_monitoring-test-key"
+METRICS_KEY: Final = "cs_monitoring-test-metrics-key"
+
+# The user data of the AWS hosts (modules/compute), which writes the collector's configuration.
+USER_DATA: Final = ROOT / "modules" / "compute" / "user_data.sh.tftpl"
+INSTANCE_ID: Final = "i-0123456789abcdef0"
 # A metric name in PromQL: not part of a longer name, a recorded name or a label value.
 _EXPORTED_RE: Final = re.compile(r"(?<![\w:\"])creditscore_\w+")
 _RECORDED_RE: Final = re.compile(r"(?<![\w:\"])creditscore:[\w:]+")
@@ -239,9 +248,10 @@ class Prometheus:
         }
 
 
-@pytest.fixture
-def service(service_settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """``creditscore serve`` with two workers on the published models; its base URL."""
+@contextmanager
+def serving(service_settings: Settings, tmp_path: Path, api_keys: str, **settings: str) -> Iterator[str]:
+    """``creditscore serve`` with two workers on the published models, ``api_keys`` its
+    CREDITSCORE_API_KEYS and ``settings`` further CREDITSCORE_* settings; its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -249,15 +259,37 @@ def service(service_settings: Settings, tmp_path: Path) -> Iterator[str]:
         "CREDITSCORE_ENV": service_settings.env,
         **endpoint_environment(service_settings),
         "CREDITSCORE_MODELS_BUCKET": service_settings.models_bucket,
-        "CREDITSCORE_API_KEYS": f"{hash_key(KEY)}:score",
+        "CREDITSCORE_API_KEYS": api_keys,
         "CREDITSCORE_METRICS_DIR": str(tmp_path / "metrics"),
         "CREDITSCORE_LOG_FORMAT": "json",
+        **settings,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "creditscore.cli", "serve", "--port", str(port), "--workers", "2"]
     with ChildServer("service", command, f"{base}/ready", tmp_path / "serve.log", env, start_timeout=90):
         yield base
+
+
+@pytest.fixture
+def service(service_settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """``creditscore serve`` with two workers on the published models; its base URL."""
+    with serving(service_settings, tmp_path, f"{hash_key(KEY)}:score") as base:
+        yield base
+
+
+def rules_evaluated_every_second(directory: Path) -> list[str]:
+    """Copies in ``directory`` of the shipped rule files, their groups' own 30 s intervals dropped (so that
+    they follow a 1 s evaluation_interval); their paths."""
+    copies = []
+    for path in RULE_FILES:
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            group.pop("interval", None)
+        copy = directory / path.name
+        copy.write_text(yaml.safe_dump(document))
+        copies.append(str(copy))
+    return copies
 
 
 def prometheus_config(target: str, directory: Path) -> Path:
@@ -267,14 +299,7 @@ def prometheus_config(target: str, directory: Path) -> Path:
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     (job,) = (job for job in config["scrape_configs"] if job["job_name"] == "creditscore")
     job.update(scrape_interval="1s", scrape_timeout="1s", static_configs=[{"targets": [target]}])
-    config["rule_files"] = []
-    for path in RULE_FILES:
-        document = yaml.safe_load(path.read_text())
-        for group in document["groups"]:
-            group.pop("interval", None)
-        copy = directory / path.name
-        copy.write_text(yaml.safe_dump(document))
-        config["rule_files"].append(str(copy))
+    config["rule_files"] = rules_evaluated_every_second(directory)
     written = directory / "prometheus.yml"
     written.write_text(yaml.safe_dump(config))
     return written
@@ -388,3 +413,157 @@ def test_prometheus_scrapes_the_service_and_evaluates_the_rules(
         30,
         "no alert pending or firing",
     )
+
+
+# --- the collector on the AWS hosts (modules/compute) ----------------------------------------------------
+
+
+def collector_config(port: int, remote_write_url: str) -> dict[str, Any]:
+    """The Prometheus agent configuration modules/compute's user data writes on a host (its ``CONFIG``
+    heredoc), rendered as Terraform and then the host's bootstrap render it, for instance ``INSTANCE_ID``
+    and the service on ``port``."""
+    match = re.search(r"<<CONFIG\n(.*?\n)CONFIG\n", USER_DATA.read_text(), re.DOTALL)
+    assert match, f"no CONFIG heredoc in {USER_DATA}"
+    text = match[1]
+    values = {
+        "${environment}": "test",
+        "${remote_write_url}": remote_write_url,
+        "$INSTANCE_ID": INSTANCE_ID,
+        "$PORT": str(port),
+        "$REGION": "ap-southeast-1",
+    }
+    for name, value in values.items():
+        text = text.replace(name, value)
+    assert "$" not in text, f"a placeholder is left in the collector's configuration:\n{text}"
+    config: dict[str, Any] = yaml.safe_load(text)
+    return config
+
+
+def test_the_hosts_collector_is_an_agent_scraping_the_job_the_rules_select(tmp_path: Path) -> None:
+    config = collector_config(
+        8080, "https://aps-workspaces.ap-southeast-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+    )
+    (job,) = config["scrape_configs"]
+    # The rules (loaded as they are into the workspace) select job="creditscore" and tell hosts apart by
+    # `instance`: each host scrapes its own service on localhost and labels that one target with its
+    # instance ID, not with 127.0.0.1:PORT, which every host would share.
+    selected = {job for rule in rules() for job in re.findall(r'job="([^"]+)"', rule["expr"])}
+    assert selected == {job["job_name"]}
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:8080"], "labels": {"instance": INSTANCE_ID}}]
+    assert job["metrics_path"] == "/metrics"
+    assert job["scrape_interval"] == config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["external_labels"] == {"environment": "test", "instance_id": INSTANCE_ID}
+    # The scrape key from a file (written from its own SSM parameter), sent as a bearer token.
+    assert job["authorization"] == {"type": "Bearer", "credentials_file": "/etc/prometheus/metrics-key"}
+    (remote,) = config["remote_write"]
+    assert remote["sigv4"] == {"region": "ap-southeast-1"}
+    assert "rule_files" not in config and "alerting" not in config  # the workspace evaluates the rules
+
+    key_file = tmp_path / "metrics-key"
+    key_file.write_text(METRICS_KEY)
+    job["authorization"]["credentials_file"] = str(key_file)
+    path = tmp_path / "agent.yml"
+    path.write_text(yaml.safe_dump(config))
+    run(tool("promtool"), "check", "config", "--agent", str(path))
+
+
+@pytest.mark.slow
+def test_the_hosts_collector_scrapes_with_a_metrics_key_and_remote_writes_what_the_rules_need(
+    service_settings: Settings, tmp_path: Path
+) -> None:
+    """The collector's configuration as a host runs it, against a service whose /metrics needs a key (as in
+    prod), remote-writing to a Prometheus that evaluates the shipped rules, as the workspace does. The
+    differences: 1 s intervals, and no SigV4 (the receiver is local)."""
+    keys = f"{hash_key(KEY)}:score,{hash_key(METRICS_KEY)}:metrics:prometheus"
+    with serving(service_settings, tmp_path, keys, CREDITSCORE_METRICS_PUBLIC="false") as base:
+        # Only the metrics key reads /metrics; the score key is refused.
+        assert http(f"{base}/metrics")[0] == 401
+        assert http(f"{base}/metrics", key=KEY)[0] == 403
+        assert http(f"{base}/metrics", key=METRICS_KEY)[0] == 200
+
+        receiver_dir, agent_dir = tmp_path / "receiver", tmp_path / "agent"
+        receiver_dir.mkdir()
+        agent_dir.mkdir()
+        receiver_config = receiver_dir / "prometheus.yml"
+        receiver_config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"evaluation_interval": "1s"},
+                    "rule_files": rules_evaluated_every_second(receiver_dir),
+                }
+            )
+        )
+        receiver_port, agent_port = free_port(), free_port()
+        receiver = Prometheus(f"http://127.0.0.1:{receiver_port}")
+
+        config = collector_config(int(urllib.parse.urlsplit(base).port or 0), f"{receiver.base}/api/v1/write")
+        config["global"]["scrape_interval"] = "1s"
+        (job,) = config["scrape_configs"]
+        job.update(scrape_interval="1s", scrape_timeout="1s")
+        key_file = agent_dir / "metrics-key"
+        key_file.write_text(METRICS_KEY)
+        job["authorization"]["credentials_file"] = str(key_file)
+        (remote,) = config["remote_write"]
+        del remote["sigv4"]
+        remote["queue_config"] = {"batch_send_deadline": "1s"}
+        agent_config = agent_dir / "agent.yml"
+        agent_config.write_text(yaml.safe_dump(config))
+
+        prometheus = tool("prometheus")
+        receiver_command = [
+            prometheus,
+            f"--config.file={receiver_config}",
+            f"--storage.tsdb.path={receiver_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{receiver_port}",
+            "--web.enable-remote-write-receiver",
+        ]
+        # Debian's Prometheus 2.x names agent mode a feature; the hosts' 3.x takes --agent.
+        agent_command = [
+            prometheus,
+            "--enable-feature=agent",
+            f"--config.file={agent_config}",
+            f"--storage.agent.path={agent_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{agent_port}",
+        ]
+        with (
+            ChildServer("receiver", receiver_command, f"{receiver.base}/-/ready", tmp_path / "receiver.log"),
+            ChildServer(
+                "agent", agent_command, f"http://127.0.0.1:{agent_port}/-/ready", tmp_path / "agent.log"
+            ),
+        ):
+            frame = customers(2, seed=5)
+            rows = [{name: float(frame.iloc[i][name]) for name in names("application")} for i in range(2)]
+            sent = 3
+            for _ in range(sent):
+                status, body = http(f"{base}/api/v1/score", {"segment": "new", "rows": rows}, KEY)
+                assert status == 200, body
+
+            # Every series arrives labelled with the host's instance ID and environment.
+            labels = {
+                "job": "creditscore",
+                "instance": INSTANCE_ID,
+                "environment": "test",
+                "instance_id": INSTANCE_ID,
+            }
+            up = "up{" + ", ".join(f'{name}="{value}"' for name, value in labels.items()) + "}"
+            poll(lambda: prometheus_values_equal(receiver, up, 1.0), 60, "the agent's scrape to arrive")
+            requests = 'sum(creditscore_http_requests_total{job="creditscore", route="/api/v1/score"})'
+            poll(lambda: prometheus_values_equal(receiver, requests, sent), 30, f"{sent} requests to arrive")
+            # The rules run on what was written: one ready instance, known by its instance ID.
+            poll(
+                lambda: prometheus_values_equal(receiver, "sum(creditscore:ready_instances:count)", 1.0),
+                30,
+                "one ready instance",
+            )
+            poll(
+                lambda: receiver.query(
+                    f'creditscore:event_loop_lag_over_100ms:ratio_rate5m{{instance="{INSTANCE_ID}"}}'
+                ),
+                30,
+                "the per-instance recording rule, by instance ID",
+            )
+
+
+def prometheus_values_equal(prometheus: Prometheus, expression: str, value: float) -> bool:
+    """Whether ``expression`` has exactly one sample, of ``value``."""
+    return list(prometheus.values(expression).values()) == [value]

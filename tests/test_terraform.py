@@ -29,7 +29,19 @@ from creditscore.local_aws import LocalAws
 from tests.conftest import settings_for
 
 ROOT: Final = Path(__file__).resolve().parent.parent
-DIRECTORIES: Final = ("modules/vpc", "modules/data", "modules/compute", "modules/ml", "envs/dev", "envs/prod")
+# modules/monitoring's test applies what moto's server implements of Amazon Managed Service for Prometheus
+# (moto/amp: workspaces with their logging configuration, rule groups namespaces; it ignores a workspace's
+# KMS key) and asserts the rest, the alert manager definition (not in moto) and Managed Grafana (no moto
+# service), in plan runs.
+DIRECTORIES: Final = (
+    "modules/vpc",
+    "modules/data",
+    "modules/compute",
+    "modules/ml",
+    "modules/monitoring",
+    "envs/dev",
+    "envs/prod",
+)
 WITH_TESTS: Final = tuple(d for d in DIRECTORIES if list((ROOT / d / "tests").glob("*.tftest.hcl")))
 # The prefix envs/dev's test deploys under (its tests/dev.tftest.hcl sets project and environment).
 DEV_TEST_PREFIX: Final = "cstf-dev"
@@ -77,7 +89,14 @@ def test_terraform_test_passes_against_the_local_endpoint(directory: str, local_
 
 
 def test_every_module_and_environment_has_terraform_tests() -> None:
-    assert set(WITH_TESTS) >= {"modules/vpc", "modules/data", "modules/compute", "modules/ml", "envs/dev"}
+    assert set(WITH_TESTS) >= {
+        "modules/vpc",
+        "modules/data",
+        "modules/compute",
+        "modules/ml",
+        "modules/monitoring",
+        "envs/dev",
+    }
 
 
 def leftovers(local_aws: LocalAws) -> tuple[list[str], list[str], list[str]]:
@@ -143,6 +162,18 @@ def test_release_requirements_pin_what_the_wheel_pulls_in_with_hashes() -> None:
     assert {name: pinned[name] for name in expected} == expected
     assert "setuptools" in pinned
     assert pinned["torch"].endswith("+cpu")
+
+
+def test_the_glue_jobs_install_the_loads_dependencies_at_the_tested_versions() -> None:
+    """modules/ml's --additional-python-modules pins are constraints.txt's: Glue runs what the tests ran."""
+    variables = (ROOT / "modules" / "ml" / "variables.tf").read_text()
+    block = variables[variables.index('variable "glue_additional_python_modules"') :]
+    pins = re.findall(r'"([a-z0-9-]+)==([^"]+)"', block[: block.index("\n}\n")])
+    constraints = dict(
+        line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line
+    )
+    assert {name for name, _ in pins} == {"structlog", "tqdm"}
+    assert all(constraints[name] == version for name, version in pins), (pins, constraints)
 
 
 def test_the_training_source_installs_the_wheel_with_the_train_extra_all_hashed(tmp_path: Path) -> None:

@@ -82,8 +82,28 @@ module "compute" {
   # API keys and the log-pseudonym key: SSM SecureString parameters made outside Terraform (docs/operations.md).
   api_keys_parameter_name      = var.api_keys_parameter_name
   pseudonym_key_parameter_name = var.pseudonym_key_parameter_name
+  # Monitoring: each host's Prometheus agent remote-writes /metrics to the workspace, scraping with the
+  # metrics-scope key of this third SecureString parameter (modules/monitoring/README.md).
+  amp_remote_write           = var.enable_monitoring ? module.monitoring[0].remote_write : null
+  metrics_key_parameter_name = var.metrics_key_parameter_name
 
   tags = local.tags
+}
+
+# Amazon Managed Service for Prometheus: the hosts' metrics, the repository's rules, alerts. Off by default in
+# dev (no alarm topic there, so alerts would notify no one; a laptop Prometheus scrapes dev's open /metrics):
+# enable_monitoring = true tries the AWS path end to end.
+module "monitoring" {
+  source = "../../modules/monitoring"
+  count  = var.enable_monitoring ? 1 : 0
+
+  name_prefix     = local.name_prefix
+  environment     = var.environment
+  kms_key_arn     = module.data.kms_key_arn
+  rules_dir       = "${path.root}/../../monitoring/rules"
+  alarm_topic_arn = module.compute.alarm_topic_arn
+  enable_grafana  = var.enable_grafana
+  tags            = local.tags
 }
 
 module "ml" {
@@ -99,9 +119,16 @@ module "ml" {
   models_bucket_arn          = module.data.models_bucket_arn
   artifacts_bucket           = module.data.artifacts_bucket
   artifacts_bucket_arn       = module.data.artifacts_bucket_arn
+  customers_table_name       = module.data.customers_table_name
+  customers_table_arn        = module.data.customers_table_arn
   glue_script_path           = "${path.root}/../../etl/glue_job.py"
+  glue_load_script_path      = "${path.root}/../../etl/glue_load_job.py"
   glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
+  training_source_path       = "${local.dist_dir}/training-source.tar.gz"
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule
-  tags                       = local.tags
+  training_image_uri         = var.training_image_uri
+  # Null in dev (compute's single mode has no topic): the retraining alarm changes state, notifies no one.
+  alarm_topic_arn = module.compute.alarm_topic_arn
+  tags            = local.tags
 }

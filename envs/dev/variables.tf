@@ -97,9 +97,37 @@ variable "enable_event_trigger" {
 }
 
 variable "enable_retraining_schedule" {
-  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job)."
+  description = "Also retrain every model on a schedule (an EventBridge Scheduler schedule starting the retraining state machine); needs training_image_uri."
   type        = bool
   default     = false
+}
+
+variable "training_image_uri" {
+  description = "SageMaker training image (a PyTorch framework image with Python 3.11) of retraining after each new snapshot (and on the schedule). Null: no retraining in dev."
+  type        = string
+  default     = null
+}
+
+variable "enable_monitoring" {
+  description = "Deploy Amazon Managed Service for Prometheus (modules/monitoring) and a metrics collector on the API host. Off in dev: no alarm topic to notify, and a laptop Prometheus can scrape dev's /metrics directly; on, it needs the metrics-key parameter."
+  type        = bool
+  default     = false
+}
+
+variable "enable_grafana" {
+  description = "With enable_monitoring: an Amazon Managed Grafana workspace that may query the Prometheus workspace (needs IAM Identity Center in the account)."
+  type        = bool
+  default     = false
+}
+
+variable "metrics_key_parameter_name" {
+  description = "SSM SecureString parameter holding the metrics collector's scrape key (a key of the metrics scope alone), created before the hosts boot when enable_monitoring is true. Null: /{project}-{environment}/metrics-key."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.metrics_key_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.metrics_key_parameter_name))
+    error_message = "metrics_key_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
 }
 
 variable "tags" {

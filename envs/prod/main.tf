@@ -82,6 +82,10 @@ module "compute" {
   # API keys and the log-pseudonym key: SSM SecureString parameters made outside Terraform (docs/operations.md).
   api_keys_parameter_name      = var.api_keys_parameter_name
   pseudonym_key_parameter_name = var.pseudonym_key_parameter_name
+  # Monitoring: each host's Prometheus agent remote-writes /metrics to the workspace, scraping with the
+  # metrics-scope key of this third SecureString parameter (modules/monitoring/README.md).
+  amp_remote_write           = var.enable_monitoring ? module.monitoring[0].remote_write : null
+  metrics_key_parameter_name = var.metrics_key_parameter_name
 
   certificate_arn  = var.certificate_arn
   min_size         = var.min_size
@@ -93,6 +97,21 @@ module "compute" {
   # "authorization"; docs/operations.md, "Monitoring").
   extra_settings = { CREDITSCORE_METRICS_PUBLIC = "false" }
   tags           = local.tags
+}
+
+# Amazon Managed Service for Prometheus: the hosts' metrics, the repository's recording and alerting rules,
+# every alert to the alarm topic (modules/monitoring/README.md).
+module "monitoring" {
+  source = "../../modules/monitoring"
+  count  = var.enable_monitoring ? 1 : 0
+
+  name_prefix     = local.name_prefix
+  environment     = var.environment
+  kms_key_arn     = module.data.kms_key_arn
+  rules_dir       = "${path.root}/../../monitoring/rules"
+  alarm_topic_arn = module.compute.alarm_topic_arn
+  enable_grafana  = var.enable_grafana
+  tags            = local.tags
 }
 
 module "ml" {
@@ -108,11 +127,16 @@ module "ml" {
   models_bucket_arn          = module.data.models_bucket_arn
   artifacts_bucket           = module.data.artifacts_bucket
   artifacts_bucket_arn       = module.data.artifacts_bucket_arn
+  customers_table_name       = module.data.customers_table_name
+  customers_table_arn        = module.data.customers_table_arn
   glue_script_path           = "${path.root}/../../etl/glue_job.py"
+  glue_load_script_path      = "${path.root}/../../etl/glue_load_job.py"
   glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
+  training_source_path       = "${local.dist_dir}/training-source.tar.gz"
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule
   training_image_uri         = var.training_image_uri
-  training_data_prefix       = var.training_data_prefix
-  tags                       = local.tags
+  # A failed or gated retraining run notifies the service's alarm topic.
+  alarm_topic_arn = module.compute.alarm_topic_arn
+  tags            = local.tags
 }

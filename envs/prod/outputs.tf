@@ -48,6 +48,16 @@ output "glue_job_name" {
   value       = module.ml.glue_job_name
 }
 
+output "glue_load_job_name" {
+  description = "The Glue load job (the newest snapshot into the customers table, then snapshots/latest.json): aws glue start-job-run --job-name ..."
+  value       = module.ml.glue_load_job_name
+}
+
+output "retraining_state_machine_arn" {
+  description = "The retraining state machine (null without training_image_uri): aws stepfunctions start-execution --state-machine-arn ..."
+  value       = module.ml.retraining_state_machine_arn
+}
+
 output "alb_dns_name" {
   description = "The load balancer's DNS name: point the API's DNS record (alias) at it."
   value       = module.compute.alb_dns_name
@@ -56,4 +66,17 @@ output "alb_dns_name" {
 output "alarm_topic_arn" {
   description = "SNS topic of the service's alarms."
   value       = module.compute.alarm_topic_arn
+}
+
+output "monitoring" {
+  description = "Amazon Managed Service for Prometheus (null unless enable_monitoring): the workspace, its endpoints, the console, Grafana, the metrics-key parameter, and a query to check that samples arrive."
+  value = var.enable_monitoring ? {
+    workspace_id          = module.monitoring[0].workspace_id
+    prometheus_endpoint   = module.monitoring[0].prometheus_endpoint
+    query_url             = module.monitoring[0].query_url
+    console_url           = module.monitoring[0].console_url
+    grafana_url           = module.monitoring[0].grafana_url
+    metrics_key_parameter = module.compute.metrics_key_parameter_name
+    check                 = "awscurl --service aps --region ${var.region} '${module.monitoring[0].query_url}?query=up'"
+  } : null
 }

@@ -125,21 +125,37 @@ variable "enable_event_trigger" {
 }
 
 variable "enable_retraining_schedule" {
-  description = "Retrain on a schedule (EventBridge Scheduler starting a SageMaker training job per model); needs training_image_uri and training_data_prefix."
+  description = "Also retrain every model weekly (an EventBridge Scheduler schedule starting the retraining state machine on the newest loaded snapshot), besides after each new snapshot; needs training_image_uri."
+  type        = bool
+  default     = true
+}
+
+variable "training_image_uri" {
+  description = "SageMaker training image (a PyTorch framework image with Python 3.11) of retraining: after each new snapshot and on the schedule. Null: no retraining at all, and enable_retraining_schedule must be false."
+  type        = string
+  default     = null
+}
+
+variable "enable_monitoring" {
+  description = "Deploy Amazon Managed Service for Prometheus (modules/monitoring: the rules, alerts to the alarm topic) and a metrics collector on every API host; needs the metrics-key parameter before the hosts boot."
+  type        = bool
+  default     = true
+}
+
+variable "enable_grafana" {
+  description = "With enable_monitoring: an Amazon Managed Grafana workspace that may query the Prometheus workspace (needs IAM Identity Center in the account)."
   type        = bool
   default     = false
 }
 
-variable "training_image_uri" {
-  description = "SageMaker training image (a PyTorch/scikit-learn framework image) for scheduled retraining."
+variable "metrics_key_parameter_name" {
+  description = "SSM SecureString parameter holding the metrics collector's scrape key (a key of the metrics scope alone), created before the hosts boot when enable_monitoring is true. Null: /{project}-{environment}/metrics-key."
   type        = string
   default     = null
-}
-
-variable "training_data_prefix" {
-  description = "Cleaned-bucket snapshot folder scheduled retraining reads (e.g. features/snapshot=2026-11-27/)."
-  type        = string
-  default     = null
+  validation {
+    condition     = var.metrics_key_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.metrics_key_parameter_name))
+    error_message = "metrics_key_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
 }
 
 variable "tags" {

@@ -21,6 +21,20 @@ locals {
   pseudonym_key_parameter_name = coalesce(var.pseudonym_key_parameter_name, "/${var.name_prefix}/pseudonym-key")
   pseudonym_key_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.pseudonym_key_parameter_name}"
 
+  # Monitoring: a metrics collector on each host when a workspace to remote-write to is given.
+  collector                  = var.amp_remote_write != null
+  metrics_key_parameter_name = coalesce(var.metrics_key_parameter_name, "/${var.name_prefix}/metrics-key")
+  metrics_key_parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${local.metrics_key_parameter_name}"
+  readable_parameter_arns    = concat([local.api_keys_parameter_arn, local.pseudonym_key_parameter_arn], local.collector ? [local.metrics_key_parameter_arn] : [])
+  prometheus_download_url    = coalesce(var.prometheus_download_url, "https://github.com/prometheus/prometheus/releases/download/v${var.prometheus_version}/prometheus-${var.prometheus_version}.linux-amd64.tar.gz")
+  amp_workspace_arn          = local.collector ? var.amp_remote_write.workspace_arn : null
+  amp_workspace_id_from_arn  = local.collector ? element(split("/", var.amp_remote_write.workspace_arn), 1) : null
+
+  # The alarm topic's ARN, built from its name so that it is known at plan time (modules/monitoring counts
+  # its alert manager definition on it).
+  alarm_topic_name = "${var.name_prefix}-scoring-alarms"
+  alarm_topic_arn  = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.alarm_topic_name}"
+
   # The group's ARN, built from its name so that the hosts' policy is known at plan time.
   asg_name         = "${var.name_prefix}-scoring"
   asg_arn          = "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
@@ -120,6 +134,13 @@ locals {
     asg_name                     = local.asg ? local.asg_name : ""
     launch_hook_name             = local.asg ? local.launch_hook_name : null
     launch_timeout_seconds       = var.launch_timeout_seconds
+    collector                    = local.collector
+    environment                  = var.environment
+    prometheus_version           = var.prometheus_version
+    prometheus_url               = local.prometheus_download_url
+    prometheus_sha256            = var.prometheus_sha256
+    metrics_key_parameter_name   = local.metrics_key_parameter_name
+    remote_write_url             = local.collector ? var.amp_remote_write.url : ""
   })
 
   world = ["0.0.0.0/0"]
@@ -171,7 +192,7 @@ resource "aws_vpc_security_group_ingress_rule" "service_from_cidrs" {
 
 resource "aws_vpc_security_group_egress_rule" "service_https" {
   security_group_id = aws_security_group.service.id
-  description       = "HTTPS to AWS APIs (S3, DynamoDB, SSM, CloudWatch) and the package index, through the IGW or NAT"
+  description       = "HTTPS to AWS APIs (S3, DynamoDB, SSM, CloudWatch, Managed Prometheus) and package downloads, through the IGW or NAT"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -305,7 +326,7 @@ data "aws_iam_policy_document" "instance" {
   statement {
     sid       = "DataKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = distinct(compact([var.kms_key_arn, var.api_keys_kms_key_arn, var.pseudonym_key_kms_key_arn]))
+    resources = distinct(compact([var.kms_key_arn, var.api_keys_kms_key_arn, var.pseudonym_key_kms_key_arn, local.collector ? var.metrics_key_kms_key_arn : null]))
   }
 
   statement {
@@ -320,13 +341,35 @@ data "aws_iam_policy_document" "instance" {
     resources = [local.pseudonym_key_parameter_arn]
   }
 
+  # The metrics collector's scrape key (a key of the metrics scope), only when the collector runs.
+  dynamic "statement" {
+    for_each = local.collector ? [1] : []
+
+    content {
+      sid       = "MetricsKeyParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = [local.metrics_key_parameter_arn]
+    }
+  }
+
+  # The collector remote-writes to the one workspace, and may do nothing else in Managed Prometheus.
+  dynamic "statement" {
+    for_each = local.collector ? [1] : []
+
+    content {
+      sid       = "RemoteWriteMetrics"
+      actions   = ["aps:RemoteWrite"]
+      resources = [local.amp_workspace_arn]
+    }
+  }
+
   # AmazonSSMManagedInstanceCore (Session Manager) also grants ssm:GetParameter(s) on "*": without this, a
   # host could read every parameter of the account, SecureStrings under the aws/ssm key included.
   statement {
     sid           = "NoOtherParameters"
     effect        = "Deny"
     actions       = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
-    not_resources = [local.api_keys_parameter_arn, local.pseudonym_key_parameter_arn]
+    not_resources = local.readable_parameter_arns
   }
 
   # asg mode: the liveness watchdog marks its own host Unhealthy, and the bootstrap completes the launch
@@ -470,6 +513,11 @@ resource "aws_launch_template" "this" {
     precondition {
       condition     = length(local.user_data) <= 16384
       error_message = "The rendered user data is ${length(local.user_data)} bytes; EC2 accepts at most 16384 (before base64)."
+    }
+
+    precondition {
+      condition     = !local.collector || strcontains(try(var.amp_remote_write.url, ""), "/workspaces/${coalesce(local.amp_workspace_id_from_arn, "-")}/")
+      error_message = "amp_remote_write.url must be the remote-write URL of the workspace amp_remote_write.workspace_arn names (modules/monitoring `remote_write`)."
     }
   }
 }
@@ -719,9 +767,70 @@ resource "aws_autoscaling_policy" "cpu" {
 resource "aws_sns_topic" "alarms" {
   count = local.asg ? 1 : 0
 
-  name              = "${var.name_prefix}-scoring-alarms"
+  name              = local.alarm_topic_name
   kms_master_key_id = var.kms_key_arn
   tags              = var.tags
+}
+
+# With monitoring on, the Managed Prometheus workspace's alert manager publishes here too. A topic has one
+# policy, so it lives here with the topic and names every publisher: this account's CloudWatch alarms, and
+# the alert manager of that one workspace (confused-deputy conditions on both). Without monitoring the topic
+# keeps SNS's default policy. The topic's KMS key must admit both services (modules/data's key policy).
+data "aws_iam_policy_document" "alarm_topic" {
+  count = local.asg && local.collector ? 1 : 0
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"]
+    }
+  }
+
+  statement {
+    sid       = "ManagedPrometheusAlertManagerPublish"
+    actions   = ["sns:Publish", "sns:GetTopicAttributes"]
+    resources = [aws_sns_topic.alarms[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["aps.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.amp_workspace_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  count = local.asg && local.collector ? 1 : 0
+
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.alarm_topic[0].json
 }
 
 resource "aws_sns_topic_subscription" "email" {

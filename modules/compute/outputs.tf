@@ -68,8 +68,9 @@ output "target_group_arn" {
 }
 
 output "alarm_topic_arn" {
-  description = "ARN of the SNS topic the alarms notify (null in single mode)."
-  value       = local.asg ? aws_sns_topic.alarms[0].arn : null
+  description = "ARN of the SNS topic the alarms notify (null in single mode). Known at plan time (built from the topic's name), available once the topic exists."
+  value       = local.asg ? local.alarm_topic_arn : null
+  depends_on  = [aws_sns_topic.alarms]
 }
 
 output "log_group_name" {
@@ -85,6 +86,20 @@ output "api_keys_parameter_name" {
 output "pseudonym_key_parameter_name" {
   description = "Name of the SSM SecureString parameter the hosts read CREDITSCORE_PSEUDONYM_KEY from (create it before the hosts boot)."
   value       = local.pseudonym_key_parameter_name
+}
+
+output "metrics_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter the hosts' metrics collector reads its scrape key (a key of the metrics scope) from; null when there is no collector (`amp_remote_write` null)."
+  value       = local.collector ? local.metrics_key_parameter_name : null
+}
+
+output "metrics_collector" {
+  description = "The hosts' metrics collector (null when `amp_remote_write` is null): the Prometheus agent's version and where it remote-writes."
+  value = local.collector ? {
+    prometheus_version = var.prometheus_version
+    remote_write_url   = var.amp_remote_write.url
+    workspace_arn      = var.amp_remote_write.workspace_arn
+  } : null
 }
 
 output "release" {

@@ -313,6 +313,79 @@ variable "pseudonym_key_kms_key_arn" {
   }
 }
 
+################################################################################
+# Monitoring: the metrics collector (Prometheus agent) on each host
+################################################################################
+
+variable "amp_remote_write" {
+  description = "Amazon Managed Service for Prometheus workspace the hosts' metrics collector remote-writes to: its ARN (the instance role gets `aps:RemoteWrite` on it alone; in asg mode the alarm topic's policy lets its alert manager publish) and its remote-write URL (`{prometheus_endpoint}api/v1/remote_write`); modules/monitoring's `remote_write` output. Null: no collector, no metrics-key parameter, no Managed Prometheus permission."
+  type = object({
+    workspace_arn = string
+    url           = string
+  })
+  default = null
+
+  validation {
+    condition     = var.amp_remote_write == null || (can(regex("^arn:aws[a-z-]*:aps:[a-z0-9-]+:[0-9]{12}:workspace/ws-[A-Za-z0-9-]+$", var.amp_remote_write.workspace_arn)) && can(regex("^https://[^/]+/workspaces/ws-[A-Za-z0-9-]+/api/v1/remote_write$", var.amp_remote_write.url)))
+    error_message = "amp_remote_write must be null or an object with workspace_arn (arn:aws:aps:REGION:ACCOUNT:workspace/ws-...) and url (https://aps-workspaces.REGION.amazonaws.com/workspaces/ws-.../api/v1/remote_write)."
+  }
+}
+
+variable "metrics_key_parameter_name" {
+  description = "Name of the SSM SecureString parameter holding the collector's scrape key: an API key of the `metrics` scope alone (`creditscore apikey new --scope metrics --name prometheus`; its entry must be in the API-keys parameter), which the collector sends as `Authorization: Bearer` to /metrics. Null: `/{name_prefix}/metrics-key`. Created outside Terraform so that the key never reaches the state; read only when `amp_remote_write` is set. The collector refuses a key whose entry grants any other scope."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.metrics_key_parameter_name == null || can(regex("^/[A-Za-z0-9_./-]+$", var.metrics_key_parameter_name))
+    error_message = "metrics_key_parameter_name must be a hierarchical SSM parameter name starting with /."
+  }
+}
+
+variable "metrics_key_kms_key_arn" {
+  description = "KMS key that encrypts the metrics-key parameter, when it is neither `kms_key_arn` nor the AWS-managed aws/ssm key. Null: the parameter uses one of those two."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.metrics_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.metrics_key_kms_key_arn))
+    error_message = "metrics_key_kms_key_arn must be null or a KMS key ARN."
+  }
+}
+
+variable "prometheus_version" {
+  description = "Version of Prometheus (linux-amd64 release) the hosts run in agent mode as the metrics collector. Change it together with `prometheus_sha256`."
+  type        = string
+  default     = "3.4.1"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.prometheus_version))
+    error_message = "prometheus_version must be a release version such as 3.4.1."
+  }
+}
+
+variable "prometheus_sha256" {
+  description = "sha256 (hex) of `prometheus-{prometheus_version}.linux-amd64.tar.gz`, from the release's sha256sums.txt: the hosts refuse a download that differs and run nothing from it."
+  type        = string
+  default     = "09203151c132f36b004615de1a3dea22117ad17e6d7a59962e34f3abf328f312"
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.prometheus_sha256))
+    error_message = "prometheus_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "prometheus_download_url" {
+  description = "Where the hosts download the Prometheus release tarball (an HTTPS mirror, e.g. an internal artifact repository). Null: its GitHub release, `https://github.com/prometheus/prometheus/releases/download/v{prometheus_version}/prometheus-{prometheus_version}.linux-amd64.tar.gz`. Whatever the source, the file must have `prometheus_sha256`."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.prometheus_download_url == null || can(regex("^https://", var.prometheus_download_url))
+    error_message = "prometheus_download_url must be an https:// URL."
+  }
+}
+
 variable "shutdown_seconds" {
   description = "CREDITSCORE_SHUTDOWN_SECONDS: how long in-flight requests may take after SIGTERM. systemd waits 15 s more before SIGKILL; the target group's deregistration delay equals it."
   type        = number

@@ -71,6 +71,19 @@ resource "aws_kms_key" "this" {
         Resource  = "*"
       },
       {
+        # The alert manager of this account's Amazon Managed Service for Prometheus workspaces
+        # (modules/monitoring) publishes to that same encrypted topic.
+        Sid       = "ManagedPrometheusAlertsPublishToEncryptedTopics"
+        Effect    = "Allow"
+        Principal = { Service = "aps.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:aps:${local.region}:${local.account_id}:workspace/*" }
+        }
+      },
+      {
         # The Auto Scaling group launches hosts whose root volumes are encrypted with this key.
         Sid       = "AutoScalingLaunchesEncryptedVolumes"
         Effect    = "Allow"

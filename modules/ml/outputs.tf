@@ -8,8 +8,18 @@ output "glue_job_arn" {
   value       = aws_glue_job.etl.arn
 }
 
+output "glue_load_job_name" {
+  description = "Name of the Glue load job (the newest snapshot into the customers table, then snapshots/latest.json)."
+  value       = aws_glue_job.load.name
+}
+
+output "glue_load_job_arn" {
+  description = "ARN of the Glue load job."
+  value       = aws_glue_job.load.arn
+}
+
 output "glue_role_arn" {
-  description = "ARN of the Glue job's IAM role."
+  description = "ARN of the Glue jobs' IAM role (the ETL and the load)."
   value       = aws_iam_role.glue.arn
 }
 
@@ -23,6 +33,11 @@ output "glue_script_s3_uri" {
   value       = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_script.key}"
 }
 
+output "glue_load_script_s3_uri" {
+  description = "S3 URI of the uploaded load job entry point (in the artifacts bucket)."
+  value       = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_load_script.key}"
+}
+
 output "glue_libs_s3_uri" {
   description = "S3 URI of the uploaded libs zip (--extra-py-files; in the artifacts bucket)."
   value       = "s3://${var.artifacts_bucket}/${aws_s3_object.glue_libs.key}"
@@ -34,7 +49,7 @@ output "glue_catalog_database_name" {
 }
 
 output "glue_workflow_name" {
-  description = "Name of the Glue workflow the raw-object events start (null when enable_event_trigger is false)."
+  description = "Name of the Glue workflow the raw-object events start: the ETL, then the load (null when enable_event_trigger is false)."
   value       = var.enable_event_trigger ? aws_glue_workflow.etl[0].name : null
 }
 
@@ -48,17 +63,52 @@ output "sagemaker_role_arn" {
   value       = aws_iam_role.sagemaker.arn
 }
 
-output "retraining_schedule_group_name" {
-  description = "Name of the EventBridge Scheduler group of the retraining schedules (null when enable_retraining_schedule is false)."
-  value       = var.enable_retraining_schedule ? aws_scheduler_schedule_group.retraining[0].name : null
+output "snapshot_pointer_key" {
+  description = "Key in the cleaned bucket of the pointer the load job writes last and retraining reads: {\"snapshot\", \"features\", \"loaded_at\"}."
+  value       = local.snapshot_pointer_key
 }
 
-output "retraining_schedule_names" {
-  description = "Retraining schedules by model, each in the schedule group (null when enable_retraining_schedule is false)."
-  value       = var.enable_retraining_schedule ? { for m, s in aws_scheduler_schedule.retraining : m => s.name } : null
+output "snapshot_pointer_s3_uri" {
+  description = "S3 URI of that pointer."
+  value       = "s3://${var.cleaned_bucket}/${local.snapshot_pointer_key}"
+}
+
+output "retraining_state_machine_arn" {
+  description = "ARN of the retraining state machine (null without training_image_uri): aws stepfunctions start-execution --state-machine-arn ..."
+  value       = one(aws_sfn_state_machine.retraining[*].arn)
+}
+
+output "retraining_state_machine_name" {
+  description = "Name of the retraining state machine (null without training_image_uri)."
+  value       = one(aws_sfn_state_machine.retraining[*].name)
+}
+
+output "retraining_alarm_name" {
+  description = "CloudWatch alarm on the state machine's failed executions (null without training_image_uri)."
+  value       = one(aws_cloudwatch_metric_alarm.retraining_failed[*].alarm_name)
+}
+
+output "retraining_rule_name" {
+  description = "EventBridge rule that starts retraining when the load job succeeds (null without training_image_uri or when retrain_on_new_snapshot is false)."
+  value       = one(aws_cloudwatch_event_rule.new_snapshot[*].name)
+}
+
+output "retraining_schedule_group_name" {
+  description = "EventBridge Scheduler group of the retraining schedule (null when enable_retraining_schedule is false)."
+  value       = one(aws_scheduler_schedule_group.retraining[*].name)
+}
+
+output "retraining_schedule_name" {
+  description = "The retraining schedule, in that group; it starts the state machine (null when enable_retraining_schedule is false)."
+  value       = one(aws_scheduler_schedule.retraining[*].name)
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups the module creates: the Glue job's output and error groups (--custom-logGroup-prefix). SageMaker writes to the AWS-owned /aws/sagemaker/TrainingJobs."
-  value       = [for g in aws_cloudwatch_log_group.glue : g.name]
+  description = "CloudWatch log groups the module creates: the Glue jobs' output and error groups (--custom-logGroup-prefix) and the state machine's execution log (with training_image_uri). SageMaker writes to the AWS-owned /aws/sagemaker/TrainingJobs."
+  value       = concat([for g in aws_cloudwatch_log_group.glue : g.name], aws_cloudwatch_log_group.retraining[*].name)
+}
+
+output "training_source_s3_uri" {
+  description = "Where the training jobs' source is (sagemaker_submit_directory); null unless training_source_path uploads it."
+  value       = var.training_source_path == null ? null : "s3://${var.artifacts_bucket}/${aws_s3_object.training_source[0].key}"
 }

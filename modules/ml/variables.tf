@@ -38,7 +38,7 @@ variable "raw_bucket" {
 }
 
 variable "raw_bucket_arn" {
-  description = "ARN of the raw bucket; the Glue job may read it."
+  description = "ARN of the raw bucket; the Glue ETL job may read it."
   type        = string
 
   validation {
@@ -53,7 +53,7 @@ variable "cleaned_bucket" {
 }
 
 variable "cleaned_bucket_arn" {
-  description = "ARN of the cleaned bucket; the Glue job may read and write it, training may read it."
+  description = "ARN of the cleaned bucket; the Glue jobs may read and write it, training may read it, the retraining state machine may read its `snapshots/latest.json`."
   type        = string
 
   validation {
@@ -63,7 +63,7 @@ variable "cleaned_bucket_arn" {
 }
 
 variable "models_bucket" {
-  description = "Name of the models bucket: receives the training outputs under `training_output_prefix` (the SageMaker role's only write)."
+  description = "Name of the models bucket: receives the training outputs under `training_output_prefix` and what the retraining jobs publish (`{model}/{version}/...`, `{model}/current.json`) for the models of `retraining_models`: the SageMaker role's only writes."
   type        = string
 }
 
@@ -92,8 +92,34 @@ variable "artifacts_bucket_arn" {
   }
 }
 
+variable "customers_table_name" {
+  description = "Name of the customers DynamoDB table (modules/data `customers_table_name`): the load job's --CUSTOMERS_TABLE."
+  type        = string
+}
+
+variable "customers_table_arn" {
+  description = "ARN of the customers table (modules/data `customers_table_arn`): the Glue role may update, put, delete, condition-check and scan its items (the load's transactions and count) and describe it; nothing else of DynamoDB."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", var.customers_table_arn))
+    error_message = "customers_table_arn must be a DynamoDB table ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)."
+  }
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic (modules/compute `alarm_topic_arn`, encrypted with kms_key_arn) that a failed or gated retraining run notifies: each failed model's message, and the state machine's failed-executions alarm. Null (compute's single mode): no notification, the alarm still changes state."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
+  }
+}
+
 ################################################################################
-# Glue ETL
+# Glue ETL and load
 ################################################################################
 
 variable "glue_script_path" {
@@ -106,8 +132,18 @@ variable "glue_script_path" {
   }
 }
 
+variable "glue_load_script_path" {
+  description = "Local path of the load job's entry point, `etl/glue_load_job.py` (environments pass \"$${path.root}/../../etl/glue_load_job.py\"). Uploaded to `s3://{artifacts_bucket}/{code_prefix}glue_load_job.py`."
+  type        = string
+
+  validation {
+    condition     = endswith(var.glue_load_script_path, ".py")
+    error_message = "glue_load_script_path must name a .py file."
+  }
+}
+
 variable "glue_libs_path" {
-  description = "Local path of a zip of the `etl` and `creditscore` packages, built outside Terraform; uploaded beside the script and passed as --extra-py-files."
+  description = "Local path of a zip of the `etl` and `creditscore` packages, built outside Terraform; uploaded beside the scripts and passed to both jobs as --extra-py-files."
   type        = string
 
   validation {
@@ -128,7 +164,7 @@ variable "code_prefix" {
 }
 
 variable "glue_worker_type" {
-  description = "Worker type of the Glue job."
+  description = "Worker type of the Glue ETL job (the load job runs on two G.1X workers)."
   type        = string
   default     = "G.1X"
 
@@ -139,7 +175,7 @@ variable "glue_worker_type" {
 }
 
 variable "glue_number_of_workers" {
-  description = "Number of workers of the Glue job (at least 2: a driver and an executor)."
+  description = "Number of workers of the Glue ETL job (at least 2: a driver and an executor)."
   type        = number
   default     = 2
 
@@ -150,7 +186,7 @@ variable "glue_number_of_workers" {
 }
 
 variable "glue_timeout_minutes" {
-  description = "Minutes a Glue job run may take before it is stopped."
+  description = "Minutes a Glue job run (ETL or load) may take before it is stopped."
   type        = number
   default     = 60
 
@@ -161,7 +197,7 @@ variable "glue_timeout_minutes" {
 }
 
 variable "glue_max_retries" {
-  description = "Retries of a failed Glue job run."
+  description = "Retries of a failed Glue job run (ETL or load)."
   type        = number
   default     = 0
 
@@ -172,13 +208,13 @@ variable "glue_max_retries" {
 }
 
 variable "glue_additional_python_modules" {
-  description = "pip requirements Glue installs before the run (--additional-python-modules), for dependencies of the libs zip that Glue 5.0 lacks."
+  description = "pip requirements Glue installs before a run of either job (--additional-python-modules), for dependencies of the libs zip that Glue 5.0 lacks: the load's structlog and tqdm, at the versions of constraints.txt (tests/test_terraform.py holds them equal)."
   type        = list(string)
-  default     = []
+  default     = ["structlog==25.4.0", "tqdm==4.67.1"]
 }
 
 variable "glue_extra_arguments" {
-  description = "Further default arguments of the job, merged over the module's (for example {\"--INGEST_DATE\" = \"2025-06-01\"} or {\"--SNAPSHOT\" = ...})."
+  description = "Further default arguments of the ETL job, merged over the module's (for example {\"--INGEST_DATE\" = \"2025-06-01\"} or {\"--SNAPSHOT\" = ...}). The load job takes none of them: it loads the newest complete snapshot."
   type        = map(string)
   default     = {}
 
@@ -195,11 +231,11 @@ variable "create_catalog_database" {
 }
 
 ################################################################################
-# Event trigger: raw objects -> EventBridge -> Glue workflow -> job
+# Event trigger: raw objects -> EventBridge -> Glue workflow -> ETL job -> load job
 ################################################################################
 
 variable "enable_event_trigger" {
-  description = "Start the ETL when raw objects land: an EventBridge rule on the raw bucket's Object Created events notifies a Glue workflow whose EVENT trigger starts the job. Needs EventBridge notifications on the raw bucket."
+  description = "Start the ETL when raw objects land: an EventBridge rule on the raw bucket's Object Created events notifies a Glue workflow whose EVENT trigger starts the ETL job, and whose CONDITIONAL trigger starts the load job once the ETL has succeeded. Needs EventBridge notifications on the raw bucket."
   type        = bool
   default     = true
 }
@@ -253,11 +289,11 @@ variable "log_retention_days" {
 }
 
 ################################################################################
-# SageMaker training and the retraining schedule
+# SageMaker training and retraining (Step Functions, its triggers)
 ################################################################################
 
 variable "training_image_uri" {
-  description = "ECR URI of the training image (a SageMaker framework image with Python 3.11, e.g. PyTorch training); required when the retraining schedule is on. An image in this account's ECR: the SageMaker role may pull from its repository only. An image in another account (SageMaker's prebuilt images, pulled with SageMaker's own credentials): no ECR grant. Null: pulls from this account's repositories in the region."
+  description = "ECR URI of the training image (a SageMaker framework image with Python 3.11, e.g. PyTorch training). Retraining exists only when it is set: the state machine, its new-snapshot rule, its alarm and (when enable_retraining_schedule) its schedule. An image in this account's ECR: the SageMaker role may pull from its repository only. An image in another account (SageMaker's prebuilt images, pulled with SageMaker's own credentials): no ECR grant. Null: no retraining; the SageMaker role may pull from this account's repositories in the region."
   type        = string
   default     = null
 
@@ -267,14 +303,20 @@ variable "training_image_uri" {
   }
 }
 
+variable "retrain_on_new_snapshot" {
+  description = "Retrain when the load job succeeds (an EventBridge rule on its Glue Job State Change SUCCEEDED starts the state machine). Acts only when training_image_uri is set."
+  type        = bool
+  default     = true
+}
+
 variable "enable_retraining_schedule" {
-  description = "Create the EventBridge Scheduler schedules that start a SageMaker training job per model in `retraining_models`."
+  description = "Also retrain on a schedule: one EventBridge Scheduler schedule that starts the state machine (every model of `retraining_models`, on the newest loaded snapshot). Needs training_image_uri."
   type        = bool
   default     = false
 }
 
 variable "retraining_schedule_expression" {
-  description = "When retraining runs: an EventBridge Scheduler cron() or rate() expression."
+  description = "When scheduled retraining runs: an EventBridge Scheduler cron() or rate() expression."
   type        = string
   default     = "cron(0 3 ? * MON *)"
 
@@ -291,24 +333,13 @@ variable "retraining_schedule_timezone" {
 }
 
 variable "retraining_models" {
-  description = "Scorers to retrain on the schedule, one training job each (the `model` hyperparameter)."
+  description = "Scorers each retraining run trains and publishes, one training job each (the `model` hyperparameter); the SageMaker role may publish to these models' folders of the models bucket only."
   type        = list(string)
   default     = ["xgboost-new-customer", "pytorch-traditional", "extratrees-social"]
 
   validation {
-    condition     = alltrue([for m in var.retraining_models : can(regex("^[a-z0-9][a-z0-9-]{0,47}$", m))])
-    error_message = "retraining_models entries must be scorer names: lowercase letters, digits and hyphens, at most 48 characters."
-  }
-}
-
-variable "training_data_prefix" {
-  description = "Key prefix in the cleaned bucket of the train channel: a folder that directly holds the parquet parts (for example `features/snapshot=2025-06-01/`). Required when the retraining schedule is on."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.training_data_prefix == null || can(regex("^[^/].*/$", var.training_data_prefix))
-    error_message = "training_data_prefix must be a key prefix without a leading slash, ending with /."
+    condition     = length(var.retraining_models) >= 1 && alltrue([for m in var.retraining_models : can(regex("^[a-z0-9][a-z0-9-]{0,47}$", m))])
+    error_message = "retraining_models must hold at least one scorer name: lowercase letters, digits and hyphens, at most 48 characters."
   }
 }
 
@@ -324,21 +355,42 @@ variable "training_source_key" {
 }
 
 variable "training_entry_point" {
-  description = "Script-mode entry point inside the source tarball (sagemaker_program)."
+  description = "Script-mode entry point inside the source tarball (sagemaker_program): `make dist`'s train.py runs training.sagemaker of the installed wheel."
   type        = string
-  default     = "training/sagemaker.py"
+  default     = "train.py"
+}
+
+variable "training_source_path" {
+  description = "Local path of the script-mode source tarball (`make dist`'s dist/training-source.tar.gz: the wheel, train.py and the hashed requirements of creditscore[train]), uploaded to training_source_key. Null: the object is put there otherwise."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.training_source_path == null || endswith(coalesce(var.training_source_path, "x"), ".tar.gz")
+    error_message = "training_source_path must name a .tar.gz file."
+  }
 }
 
 variable "training_hyperparameters" {
-  description = "Further hyperparameters of every scheduled training job (string values; `params` a JSON object string)."
+  description = "Further hyperparameters of every retraining job (string values; `params` a JSON object string), merged over the module's (`publish`, `sagemaker_*`). `model` is each job's own."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = !contains(keys(var.training_hyperparameters), "model") && alltrue([for k in keys(var.training_hyperparameters) : !endswith(k, ".$")])
+    error_message = "training_hyperparameters may not set model (each job's own) nor a key ending with .$ (a Step Functions path)."
+  }
 }
 
 variable "training_environment" {
-  description = "Further environment variables of the training container (CREDITSCORE_* settings such as the score scaling)."
+  description = "Further environment variables of the training container (CREDITSCORE_* settings such as the score scaling), merged over the module's (the region, the models and cleaned buckets, real AWS)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.training_environment) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
+    error_message = "training_environment keys must be environment variable names."
+  }
 }
 
 variable "training_output_prefix" {

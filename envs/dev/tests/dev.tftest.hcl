@@ -19,6 +19,7 @@ provider "aws" {
   s3_use_path_style           = true
 
   endpoints {
+    amp         = var.aws_endpoint
     autoscaling = var.aws_endpoint
     cloudwatch  = var.aws_endpoint
     dynamodb    = var.aws_endpoint
@@ -64,6 +65,32 @@ run "plan_names_follow_the_prefix" {
   assert {
     condition     = output.customers_table == "cstf-dev-customers" && output.score_history_table == "cstf-dev-score-history"
     error_message = "table names must be {project}-{env}-customers/score-history, the service's defaults"
+  }
+
+  assert {
+    condition     = output.glue_load_job_name == "cstf-dev-load-customers" && module.ml.glue_load_script_s3_uri == "s3://cstf-dev-artifacts/glue/glue_load_job.py" && output.retraining_state_machine_arn == null && module.ml.retraining_schedule_name == null
+    error_message = "dev loads each new snapshot into its customers table; no retraining until a training image is named"
+  }
+}
+
+# Monitoring on (off by default in dev): the workspace gets the repository's rule files, the host its
+# collector, and no alert manager (dev has no alarm topic). Planned only, to keep the test short:
+# modules/monitoring's own test applies the workspace and its rule namespaces against moto.
+run "plan_monitoring" {
+  command = plan
+
+  variables {
+    enable_monitoring = true
+  }
+
+  assert {
+    condition     = toset(keys(module.monitoring[0].rule_namespaces)) == toset(["alerts", "recording"]) && module.monitoring[0].alert_manager_topic_arn == null
+    error_message = "monitoring/rules/*.yml become the workspace's rule namespaces; dev has no alarm topic for an alert manager"
+  }
+
+  assert {
+    condition     = module.compute.metrics_collector != null && module.compute.metrics_collector.prometheus_version == "3.4.1" && output.monitoring.metrics_key_parameter == "/cstf-dev/metrics-key"
+    error_message = "with monitoring on, the API host runs the collector, scraping with the key of /{project}-{env}/metrics-key"
   }
 }
 

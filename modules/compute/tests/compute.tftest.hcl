@@ -230,6 +230,15 @@ run "single_plan" {
     condition     = aws_iam_role_policy_attachment.ssm_core.policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     error_message = "Session Manager replaces SSH."
   }
+
+  assert {
+    condition = (
+      !anytrue([for needle in ["prometheus", "remote_write", "metrics-key", "creditscore-collector"] : strcontains(base64decode(aws_launch_template.this.user_data), needle)]) &&
+      !strcontains(aws_iam_role_policy.instance.policy, "aps:") && !strcontains(aws_iam_role_policy.instance.policy, "metrics-key") &&
+      output.metrics_key_parameter_name == null && output.metrics_collector == null
+    )
+    error_message = "Without amp_remote_write: no collector, no metrics-key parameter, no Managed Prometheus permission."
+  }
 }
 
 run "asg_plan" {
@@ -365,6 +374,11 @@ run "asg_plan" {
   }
 
   assert {
+    condition     = length(aws_sns_topic_policy.alarms) == 0 && output.alarm_topic_arn == "arn:aws:sns:ap-southeast-1:123456789012:creditscore-test-scoring-alarms" && !strcontains(base64decode(aws_launch_template.this.user_data), "prometheus")
+    error_message = "Without monitoring the alarm topic keeps SNS's default policy and the hosts run no collector; its ARN is known at plan time."
+  }
+
+  assert {
     condition     = strcontains(base64decode(aws_launch_template.this.user_data), "CREDITSCORE_ALLOW_DEGRADED=true\n")
     error_message = "extra_settings reach /etc/creditscore.env."
   }
@@ -373,6 +387,129 @@ run "asg_plan" {
     condition     = length(base64decode(aws_launch_template.this.user_data)) <= 16384
     error_message = "The user data fits EC2's 16 KB."
   }
+}
+
+# Monitoring on (modules/monitoring's remote_write): the collector on every host, its permissions, and the
+# alarm topic's policy for the workspace's alert manager.
+run "asg_plan_with_collector" {
+  command = plan
+
+  variables {
+    mode            = "asg"
+    allowed_cidrs   = ["0.0.0.0/0"]
+    certificate_arn = "arn:aws:acm:ap-southeast-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    amp_remote_write = {
+      workspace_arn = "arn:aws:aps:ap-southeast-1:123456789012:workspace/ws-11111111-2222-3333-4444-555555555555"
+      url           = "https://aps-workspaces.ap-southeast-1.amazonaws.com/workspaces/ws-11111111-2222-3333-4444-555555555555/api/v1/remote_write"
+    }
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "\"https://github.com/prometheus/prometheus/releases/download/v3.4.1/prometheus-3.4.1.linux-amd64.tar.gz\"",
+        "sha256sum --check --strict <<SUMS\n09203151c132f36b004615de1a3dea22117ad17e6d7a59962e34f3abf328f312  $TMP/prometheus.tar.gz\nSUMS\ntar -xzf",
+        "install -m 0755 -o root -g root \"$TMP/prometheus\" /usr/local/bin/prometheus",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "The collector is the pinned Prometheus release, checked against its sha256 before anything from it is installed."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "--name \"/creditscore-test/metrics-key\" --with-decryption",
+        "grep -Eq \"^[[:space:]]*$HASH:metrics(:|[[:space:]]*\\$)\"",
+        "install -m 0400 -o prometheus -g prometheus /dev/stdin /etc/prometheus/metrics-key",
+        "      type: Bearer\n      credentials_file: /etc/prometheus/metrics-key\n",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "The scrape key comes from its own parameter, must be a metrics-only key, and is readable by the collector's user only."
+  }
+
+  assert {
+    condition = alltrue([
+      for needle in [
+        "  - job_name: creditscore\n    scrape_interval: 15s\n",
+        "      - targets: [\"127.0.0.1:$PORT\"]\n        labels:\n          instance: $INSTANCE_ID\n",
+        "  external_labels:\n    environment: test\n    instance_id: $INSTANCE_ID\n",
+        "remote_write:\n  - url: https://aps-workspaces.ap-southeast-1.amazonaws.com/workspaces/ws-11111111-2222-3333-4444-555555555555/api/v1/remote_write\n    sigv4:\n      region: $REGION\n",
+        "ExecStart=/usr/local/bin/prometheus --agent ",
+        "User=prometheus\nGroup=prometheus\n",
+        "Restart=on-failure\n",
+        "/usr/local/sbin/creditscore-collector-setup || echo",
+      ] : strcontains(base64decode(aws_launch_template.this.user_data), needle)
+    ])
+    error_message = "A Prometheus agent under systemd, as its own user, scrapes the service on localhost every 15 s (one target per host, labelled with the instance ID) and remote-writes to the workspace with SigV4; its failure never stops the bootstrap."
+  }
+
+  assert {
+    condition     = length(base64decode(aws_launch_template.this.user_data)) <= 16384
+    error_message = "The user data with the collector still fits EC2's 16 KB."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "RemoteWriteMetrics"]).actions == toset(["aps:RemoteWrite"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "RemoteWriteMetrics"]).resources == toset([var.amp_remote_write.workspace_arn])
+    error_message = "The hosts may remote-write to exactly the workspace."
+  }
+
+  assert {
+    condition     = length([for st in data.aws_iam_policy_document.instance.statement : st if anytrue([for a in st.actions : startswith(a, "aps:")])]) == 1 && !strcontains(aws_iam_role_policy.instance.policy, "\"aps:*\"")
+    error_message = "No other Managed Prometheus permission."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "MetricsKeyParameter"]).resources == toset(["arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/metrics-key"]) && one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "MetricsKeyParameter"]).actions == toset(["ssm:GetParameter"])
+    error_message = "The hosts may read the metrics-key parameter with ssm:GetParameter."
+  }
+
+  assert {
+    condition     = one([for st in data.aws_iam_policy_document.instance.statement : st if st.sid == "NoOtherParameters"]).not_resources == toset(["arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/api-keys", "arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/pseudonym-key", "arn:aws:ssm:ap-southeast-1:123456789012:parameter/creditscore-test/metrics-key"])
+    error_message = "Every parameter but the three is denied."
+  }
+
+  assert {
+    condition = (
+      length(aws_sns_topic_policy.alarms) == 1 &&
+      one(one([for st in data.aws_iam_policy_document.alarm_topic[0].statement : st if st.sid == "ManagedPrometheusAlertManagerPublish"]).principals).identifiers == toset(["aps.amazonaws.com"]) &&
+      one([for st in data.aws_iam_policy_document.alarm_topic[0].statement : st if st.sid == "ManagedPrometheusAlertManagerPublish"]).actions == toset(["sns:Publish", "sns:GetTopicAttributes"]) &&
+      { for c in one([for st in data.aws_iam_policy_document.alarm_topic[0].statement : st if st.sid == "ManagedPrometheusAlertManagerPublish"]).condition : "${c.test} ${c.variable}" => c.values } == {
+        "StringEquals aws:SourceAccount" = tolist(["123456789012"])
+        "ArnEquals aws:SourceArn"        = tolist([var.amp_remote_write.workspace_arn])
+      }
+    )
+    error_message = "The alarm topic lets Managed Prometheus publish only for this account's workspace (aws:SourceAccount, aws:SourceArn)."
+  }
+
+  assert {
+    condition = (
+      one(one([for st in data.aws_iam_policy_document.alarm_topic[0].statement : st if st.sid == "CloudWatchAlarmsPublish"]).principals).identifiers == toset(["cloudwatch.amazonaws.com"]) &&
+      { for c in one([for st in data.aws_iam_policy_document.alarm_topic[0].statement : st if st.sid == "CloudWatchAlarmsPublish"]).condition : "${c.test} ${c.variable}" => c.values } == {
+        "StringEquals aws:SourceAccount" = tolist(["123456789012"])
+        "ArnLike aws:SourceArn"          = tolist(["arn:aws:cloudwatch:ap-southeast-1:123456789012:alarm:*"])
+      } &&
+      length(data.aws_iam_policy_document.alarm_topic[0].statement) == 2
+    )
+    error_message = "The topic's own policy keeps this account's CloudWatch alarms publishing, and admits no one else."
+  }
+
+  assert {
+    condition     = output.metrics_key_parameter_name == "/creditscore-test/metrics-key" && output.metrics_collector.prometheus_version == "3.4.1"
+    error_message = "The outputs name the metrics-key parameter and the collector."
+  }
+}
+
+run "remote_write_url_must_name_the_workspace" {
+  command = plan
+
+  variables {
+    amp_remote_write = {
+      workspace_arn = "arn:aws:aps:ap-southeast-1:123456789012:workspace/ws-11111111-2222-3333-4444-555555555555"
+      url           = "https://aps-workspaces.ap-southeast-1.amazonaws.com/workspaces/ws-99999999-2222-3333-4444-555555555555/api/v1/remote_write"
+    }
+  }
+
+  expect_failures = [aws_launch_template.this]
 }
 
 run "single_refuses_world" {
@@ -419,9 +556,12 @@ run "rejects_bad_inputs" {
     extra_settings               = { CREDITSCORE_PSEUDONYM_KEY = "0123456789abcdef0123456789abcdef" }
     health_check_grace_period    = -1
     liveness_failure_threshold   = 1
+    amp_remote_write             = { workspace_arn = "ws-1", url = "http://example.com/api/v1/remote_write" }
+    prometheus_sha256            = "not-a-hash"
+    metrics_key_parameter_name   = "metrics-key"
   }
 
-  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix, var.release_requirements_key, var.release_sha256, var.pseudonym_key_parameter_name, var.extra_settings, var.health_check_grace_period, var.liveness_failure_threshold]
+  expect_failures = [var.mode, var.allowed_cidrs, var.name_prefix, var.release_requirements_key, var.release_sha256, var.pseudonym_key_parameter_name, var.extra_settings, var.health_check_grace_period, var.liveness_failure_threshold, var.amp_remote_write, var.prometheus_sha256, var.metrics_key_parameter_name]
 }
 
 run "setup" {

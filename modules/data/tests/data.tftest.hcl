@@ -171,6 +171,16 @@ run "defaults" {
   }
 
   assert {
+    condition = (
+      one([for st in jsondecode(aws_kms_key.this.policy).Statement : st if st.Sid == "ManagedPrometheusAlertsPublishToEncryptedTopics"]).Principal == { Service = "aps.amazonaws.com" } &&
+      toset(one([for st in jsondecode(aws_kms_key.this.policy).Statement : st if st.Sid == "ManagedPrometheusAlertsPublishToEncryptedTopics"]).Action) == toset(["kms:Decrypt", "kms:GenerateDataKey*"]) &&
+      one([for st in jsondecode(aws_kms_key.this.policy).Statement : st if st.Sid == "ManagedPrometheusAlertsPublishToEncryptedTopics"]).Condition.StringEquals["aws:SourceAccount"] == "123456789012" &&
+      one([for st in jsondecode(aws_kms_key.this.policy).Statement : st if st.Sid == "ManagedPrometheusAlertsPublishToEncryptedTopics"]).Condition.ArnLike["aws:SourceArn"] == "arn:aws:aps:ap-southeast-1:123456789012:workspace/*"
+    )
+    error_message = "The key policy must let this account's Prometheus workspaces (their alert manager) encrypt to the alarm topic, and no other account's."
+  }
+
+  assert {
     condition     = aws_dynamodb_table.customers.name == "creditscore-test-customers" && aws_dynamodb_table.score_history.name == "creditscore-test-score-history"
     error_message = "Table names must be the service's defaults, {name_prefix}-customers and {name_prefix}-score-history."
   }
