@@ -4,7 +4,9 @@ Shared by training (which writes them) and the scoring service (which reads them
 ``s3://{models}/{model}/{version}/`` holds the scorer's files, ``calibration.json`` and ``manifest.json``;
 ``s3://{models}/{model}/current.json`` names the version to serve. The manifest records who made the
 model from what (plugin, code version, a fingerprint of the training table), what it takes (features,
-and the declarative per-feature transforms of the mapping it was trained through), how good it was, and
+and the declarative per-feature transforms of the mapping it was trained through; with a mapping that
+declares them, the raw inputs, their codes and number formats and the features derived from them, see
+:mod:`plugins.encoding`), how good it was, and
 a sha256 per file. :func:`load_verified` refuses any file whose bytes differ, is missing or is not listed,
 and rebuilds the model through the scorer's own ``load`` — nothing in the bucket is ever executed.
 
@@ -21,7 +23,7 @@ import math
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -33,6 +35,7 @@ from creditscore.domain.scores import Scaling
 from creditscore.errors import JobError
 from creditscore.plugin import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
 from plugins.calibration import CalibratedModel
+from plugins.encoding import EncodedModel, Encoding, EncodingError
 
 MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"
@@ -202,6 +205,17 @@ class TransformedModel:
         return self.model.explain(transform_rows(rows, self.features, self.transforms))
 
 
+def model_over_inputs(
+    model: Model, features: Sequence[str], transforms: Transforms, encoding: Encoding | None
+) -> Model:
+    """``model`` fed raw inputs: the encoding's features computed from them, then the transforms."""
+    if transforms:
+        model = TransformedModel(model, features, transforms)
+    if encoding is not None:
+        model = EncodedModel(model, features, encoding)
+    return model
+
+
 # --- the manifest ----------------------------------------------------------------------------------------
 
 
@@ -279,14 +293,25 @@ class Manifest:
     #: The scaling the model was trained and measured with; None in versions published before it was
     #: recorded (served with the host's configured scaling).
     scaling: Scaling | None = None
+    #: The inputs the model takes and how its features come from them (``inputs`` and ``derived`` in
+    #: the JSON); None when its inputs are its features, plain numbers (every version published before).
+    encoding: Encoding | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What a row to score holds, by name: the encoding's inputs, else the features."""
+        return self.encoding.names if self.encoding else self.features
 
     def to_json(self) -> bytes:
-        document = asdict(self)
+        document = asdict(replace(self, encoding=None))
+        del document["encoding"]
         document["features"] = list(self.features)
         document["groups"] = list(self.groups)
         document["transforms"] = transforms_to_json(self.transforms)
         if self.scaling is None:
             del document["scaling"]
+        if self.encoding is not None:
+            document |= self.encoding.to_json()
         return json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode()
 
     @classmethod
@@ -333,7 +358,17 @@ class Manifest:
             code_version=get("code_version", str),
             transforms=transforms_from_json(document.get("transforms", {}), features, where),
             scaling=_scaling_from_json(document.get("scaling"), where),
+            encoding=_encoding_from_json(document, features, where),
         )
+
+
+def _encoding_from_json(document: Mapping[str, Any], features: Sequence[str], where: str) -> Encoding | None:
+    if "inputs" not in document:
+        return None
+    try:
+        return Encoding.from_json(document["inputs"], document.get("derived", {}), features, where)
+    except EncodingError as error:
+        raise ArtifactError(str(error)) from None
 
 
 def _scaling_from_json(value: object, where: str) -> Scaling | None:
@@ -375,15 +410,15 @@ def verify(manifest: Manifest, files: Mapping[str, bytes]) -> None:
 
 def load_verified(scorer: Scorer, manifest: Manifest, files: Mapping[str, bytes]) -> Model:
     """The served model: files verified, the scorer rebuilt on the manifest's features, then the
-    scorer's ``load``, the mapping's transforms in front and the calibration (when present) behind."""
+    scorer's ``load``, the mapping's encoding and transforms in front and the calibration (when present)
+    behind."""
     if manifest.model != scorer.name:
         raise ArtifactError(f"the manifest is for model {manifest.model!r}, not {scorer.name!r}")
     verify(manifest, files)
     if manifest.features != scorer.features:
         scorer = scorer.with_features(manifest.features)
     model: Model = scorer.load({name: data for name, data in files.items() if name != CALIBRATION_FILE})
-    if manifest.transforms:
-        model = TransformedModel(model, manifest.features, manifest.transforms)
+    model = model_over_inputs(model, manifest.features, manifest.transforms, manifest.encoding)
     if CALIBRATION_FILE in files:
         model = CalibratedModel(model, Calibration.from_json(files[CALIBRATION_FILE]))
     return model

@@ -62,7 +62,9 @@ class ServedModel:
 
     @property
     def features(self) -> tuple[str, ...]:
-        return self.manifest.features
+        """What a row to score holds, by name: the model's inputs (its features, unless its manifest
+        records inputs they are made from)."""
+        return self.manifest.inputs
 
 
 def _reason(error: Exception) -> str:

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from creditscore.domain.scores import band
+from plugins.encoding import MISSING_VALUE, NON_NUMERIC, UNKNOWN_CODE, decode_rows
 from server import customer_scoring, metrics, request_json
 from server.batching import UnscorableRows
 from server.model_registry import ServedModel
@@ -135,7 +136,9 @@ async def predict_existing_customer(request: web.Request) -> web.Response:
     return await customer_scoring.score_existing_customer(request, body)
 
 
-def _row_problems(rows: Sequence[Mapping[str, float]], features: set[str]) -> tuple[list[FieldProblem], int]:
+def _row_problems(
+    rows: Sequence[Mapping[str, float | str]], features: set[str]
+) -> tuple[list[FieldProblem], int]:
     """The first :data:`MAX_LISTED` problems of the rows' feature names (each row must hold exactly
     ``features``), and how many there are in all: counting costs a set difference per row, listing is
     bounded."""
@@ -158,6 +161,38 @@ def _row_problems(rows: Sequence[Mapping[str, float]], features: set[str]) -> tu
     return problems[:MAX_LISTED], total
 
 
+#: Why a row's value cannot be read, as the answer says it (never echoing the value).
+VALUE_MESSAGES: Final = {
+    NON_NUMERIC: "must be a number (this feature reads no text)",
+    UNKNOWN_CODE: "is an unknown code: not one this feature's model was trained with",
+    MISSING_VALUE: "is missing once read (a code this feature counts as missing), which cannot be scored",
+}
+
+
+def _value_problems(
+    rows: Sequence[Mapping[str, float | str]], models: Sequence[ServedModel]
+) -> tuple[list[FieldProblem], int]:
+    """The values the models cannot read (text where a feature takes numbers, unknown codes), the first
+    :data:`MAX_LISTED`, and how many there are; rows hold exactly the models' inputs by now."""
+    found: dict[tuple[int, str], str] = {}
+    for served in models:
+        encoding = served.manifest.encoding
+        if encoding is None:
+            found |= {
+                (i, name): NON_NUMERIC
+                for i, row in enumerate(rows)
+                for name in served.features
+                if isinstance(row[name], str)
+            }
+        else:
+            found |= {(i, name): why for i, name, why in decode_rows(rows, served.features, encoding)[1]}
+    listed = sorted(found.items())[:MAX_LISTED]
+    problems = [
+        FieldProblem(field=f"rows[{i}].{name}", message=VALUE_MESSAGES[why]) for (i, name), why in listed
+    ]
+    return problems, len(found)
+
+
 async def _scored_rows(
     svc: Service, body: ScoreRequest, served: ServedModel | None, request: web.Request
 ) -> list[ScoreResult]:
@@ -165,7 +200,8 @@ async def _scored_rows(
     results: list[ScoreResult] = []
     if served is not None:
         request["models"] = {served.name: served.version}
-        pds = (await served.batcher.predict(matrix(body.rows, served.features))).pd
+        rows = matrix(body.rows, served.features, served.manifest.encoding)
+        pds = (await served.batcher.predict(rows)).pd
         scaling = svc.scoring.scaling_of(served)
         for pd in map(float, pds):
             points = scaling.score(pd)
@@ -199,6 +235,9 @@ async def score(request: web.Request) -> web.Response:
     problems, total = _row_problems(
         body.rows, set(served.features) if served else svc.scoring.existing_features()
     )
+    if total:
+        raise invalid_fields(problems, total, "request body")
+    problems, total = _value_problems(body.rows, [served] if served else svc.scoring.existing_models())
     if total:
         raise invalid_fields(problems, total, "request body")
     try:

@@ -1,9 +1,9 @@
 """The API's request and response bodies, as pydantic models: validation and the OpenAPI schemas in one.
 
 Field names keep the seed's API (``full_name``, ``national_id``, ``cat_dependents``…) so its clients keep
-working. Requests are strict: no unknown fields, no strings for numbers, money finite and ≥ 0. Identifier
-formats are the domain's (:mod:`creditscore.domain.identity`), so the service accepts exactly what the
-batch side accepts.
+working. Requests are strict: no unknown fields, no strings for numbers (but a score row's text codes),
+money finite and ≥ 0. Identifier formats are the domain's (:mod:`creditscore.domain.identity`), so the
+service accepts exactly what the batch side accepts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -86,8 +87,45 @@ YesNo = Annotated[
     WithJsonSchema({"oneOf": [{"type": "boolean"}, {"enum": ["Yes", "No"]}], "default": "No"}),
 ]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FeatureValue = Annotated[
-    float, Field(ge=-MAX_FEATURE_MAGNITUDE, le=MAX_FEATURE_MAGNITUDE, allow_inf_nan=False)
+#: The longest text a row's value may be: a code (``"Có"``, ``"Công nhân"``) or a number written as text.
+MAX_CODE_CHARS: Final = 100
+
+
+def _feature_value(value: Any) -> float | str:
+    """A number within the bounds, or text of 1 to :data:`MAX_CODE_CHARS` characters; one error either way
+    (a union would report one per member)."""
+    if isinstance(value, str):
+        if not 1 <= len(value) <= MAX_CODE_CHARS:
+            raise PydanticCustomError(
+                "code_length", "text must be 1 to {max} characters", {"max": MAX_CODE_CHARS}
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("feature_value", "must be a number, or text where the feature reads codes")
+    number = float(value)
+    if not -MAX_FEATURE_MAGNITUDE <= number <= MAX_FEATURE_MAGNITUDE:  # NaN fails too
+        raise PydanticCustomError("feature_range", "must be a finite number from -10^15 to 10^15")
+    return number
+
+
+FeatureInput = Annotated[
+    float | str,
+    PlainValidator(_feature_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": -MAX_FEATURE_MAGNITUDE, "maximum": MAX_FEATURE_MAGNITUDE},
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_CODE_CHARS,
+                    "description": "Text, only for a feature whose model reads text: a code of its "
+                    'training data ("Có", "Yes") or a number written as its column writes them; '
+                    "elsewhere 422",
+                },
+            ]
+        }
+    ),
 ]
 
 
@@ -153,10 +191,11 @@ class ExistingCustomerRequest(_Request):
 
 
 class ScoreRequest(_Request):
-    """Rows of features by name, scored by the segment's models; nothing is stored."""
+    """Rows of features by name, scored by the segment's models; nothing is stored. A model trained
+    through a mapping that declares codes takes them as text (422 ``unknown code`` for any other)."""
 
     segment: Literal["new", "existing"]
-    rows: Annotated[list[dict[str, FeatureValue]], Field(min_length=1, max_length=MAX_SCORE_ROWS)]
+    rows: Annotated[list[dict[str, FeatureInput]], Field(min_length=1, max_length=MAX_SCORE_ROWS)]
 
 
 class HistoryQuery(_Request):

@@ -33,6 +33,7 @@ from creditscore.domain.features import FEATURES, GROUPS, application_features
 from creditscore.domain.reasons import top_reasons
 from creditscore.domain.scores import Scaling, band, combine
 from creditscore.plugin import Matrix
+from plugins.encoding import Encoding, decode_rows
 from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError
@@ -106,12 +107,18 @@ def stored_features(item: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
-def matrix(rows: Sequence[Mapping[str, float]], features: Sequence[str]) -> Matrix:
-    """Rows in the model's column order; :class:`MissingFeatures` names what the first short row lacks."""
+def matrix(
+    rows: Sequence[Mapping[str, float | str]], features: Sequence[str], encoding: Encoding | None = None
+) -> Matrix:
+    """Rows in the model's column order, text codes decoded through ``encoding`` (a value that cannot be
+    read is NaN, which the model refuses: the score route checks them first, :func:`value_problems`);
+    :class:`MissingFeatures` names what the first short row lacks."""
     for row in rows:
         missing = [name for name in features if name not in row]
         if missing:
             raise MissingFeatures(missing)
+    if encoding is not None or any(isinstance(value, str) for row in rows for value in row.values()):
+        return decode_rows(rows, features, encoding)[0]
     return np.array([[row[name] for name in features] for row in rows], dtype=np.float64).reshape(
         len(rows), len(features)
     )
@@ -161,10 +168,14 @@ class Scoring:
             )
         return served
 
+    def existing_models(self) -> list[ServedModel]:
+        """The existing-customer models loaded now."""
+        return list(self._loaded()[0].values())
+
     def existing_features(self) -> set[str]:
         return {name for model in self.weights if (s := self.registry.get(model)) for name in s.features}
 
-    async def combined(self, rows: Sequence[Mapping[str, float]]) -> list[Combined]:
+    async def combined(self, rows: Sequence[Mapping[str, float | str]]) -> list[Combined]:
         """Rows holding every feature of the existing-customer models, each scored by all of them.
 
         A model that is not loaded or fails is missing: 503 naming it, unless degraded answers are allowed
@@ -217,12 +228,15 @@ class Scoring:
 
     async def _combine(
         self,
-        rows: Sequence[Mapping[str, float]],
+        rows: Sequence[Mapping[str, float | str]],
         models: Mapping[str, ServedModel],
         missing: dict[str, str],
     ) -> list[Combined]:
         """``rows`` scored by each of ``models`` concurrently, then combined by weight."""
-        calls = {name: (served, matrix(rows, served.features)) for name, served in models.items()}
+        calls = {
+            name: (served, matrix(rows, served.features, served.manifest.encoding))
+            for name, served in models.items()
+        }
         outcomes = await asyncio.gather(
             *(served.batcher.predict(data) for served, data in calls.values()), return_exceptions=True
         )

@@ -4,13 +4,14 @@ built-in models trained small on it and published to a models bucket."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from creditscore.config import Settings
-from creditscore.domain.features import FEATURES, LABEL
+from creditscore.domain.features import FEATURES, LABEL, names
 from plugins.manager import scorer
 from plugins.registry import Gate, Registry
 from training import data, pipeline
@@ -64,3 +65,17 @@ def publish_builtins(
         registry.publish(result.manifest, result.files, _OPEN_GATE)
         results[name] = result
     return results
+
+
+def trained_new_customer_dir(root: Path, rows: int, seed: int, rounds: int) -> Path:
+    """``xgboost-new-customer`` trained small by ``creditscore train --out DIR``: the version's directory."""
+    from creditscore.cli import main
+
+    training = root / "train.parquet"
+    table = customers(rows, seed=seed)[["national_id", *names("application"), LABEL]]
+    table.to_parquet(training, index=False)
+    out = root / "model"
+    params = f'{{"num_boost_round": {rounds}}}'
+    command = ["train", "--model", "xgboost-new-customer", "--data", str(training), "--params", params]
+    assert main([*command, "--out", str(out)]) == 0
+    return out

@@ -28,7 +28,7 @@ from plugins.version_dir import read_version
 from server.app import create_app
 from server.scoring import reasons as service_reasons
 from tests.conftest import SCORE_KEY, with_keys
-from tests.factories import customers
+from tests.factories import customers, trained_new_customer_dir
 
 MODEL: Final = "xgboost-new-customer"
 FEATURES: Final = tuple(names("application"))
@@ -57,14 +57,7 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings, **variable
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The new-customer model trained small with ``creditscore train --out DIR``."""
-    root = tmp_path_factory.mktemp("trained")
-    training = root / "train.parquet"
-    customers(2000, seed=11)[["national_id", *FEATURES, LABEL]].to_parquet(training, index=False)
-    out = root / "model"
-    params = '{"num_boost_round": 40}'
-    code = main(["train", "--model", MODEL, "--data", str(training), "--params", params, "--out", str(out)])
-    assert code == 0
-    return out
+    return trained_new_customer_dir(tmp_path_factory.mktemp("trained"), 2000, seed=11, rounds=40)
 
 
 @pytest.fixture(scope="module")

@@ -103,8 +103,10 @@ async def test_the_openapi_document_states_the_bounds(client: TestClient[Any, An
     schemas = (await (await client.get("/api/v1/openapi.json")).json())["components"]["schemas"]
     income = schemas["NewCustomerRequest"]["properties"]["income"]
     assert (income["minimum"], income["maximum"], income["multipleOf"]) == (0, 1e15, 0.01)
-    value = schemas["ScoreRequest"]["properties"]["rows"]["items"]["additionalProperties"]
-    assert (value["minimum"], value["maximum"]) == (-1e15, 1e15)
+    number, text = schemas["ScoreRequest"]["properties"]["rows"]["items"]["additionalProperties"]["anyOf"]
+    assert (number["type"], number["minimum"], number["maximum"]) == ("number", -1e15, 1e15)
+    # Text: the codes of a model trained through a mapping that declares them (test_mapping_codes.py).
+    assert (text["type"], text["minLength"], text["maxLength"]) == ("string", 1, 100)
 
 
 async def test_huge_feature_values_are_422_and_the_requests_beside_them_are_scored(

@@ -29,6 +29,8 @@ from creditscore.errors import JobError
 from creditscore.plugin import Labels, Matrix
 from etl.load_customers import features_prefix, latest_snapshot, read_parts
 from plugins.artifacts import Transform
+from plugins.encoding import OK, Encoding
+from training.decoding import MEANINGS, decode_column
 from training.mapping import ColumnMapping
 
 _READ_WORKERS: Final = 4
@@ -40,18 +42,56 @@ class DataError(JobError):
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """Rows left out of training because a column's value cannot be read: how many, why, and the first."""
+
+    column: str
+    reason: str
+    rows: int
+    example: str
+
+    def describe(self) -> str:
+        rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}"
+        return f"column {self.column!r} {MEANINGS[self.reason]}: {rows} (e.g. {self.example!r})"
+
+
+@dataclass(frozen=True)
 class TrainingTable:
-    """Raw feature values (columns in ``names`` order), 0/1 labels, and the transforms the model applies."""
+    """The model's raw inputs as numbers (columns in ``encoding.names`` order, else ``names``), 0/1 labels,
+    and how the model makes its features (``names``) from them: the encoding and the transforms."""
 
     features: Matrix
     labels: Labels
     names: tuple[str, ...]
     source: str
     transforms: dict[str, tuple[Transform, ...]] = field(default_factory=dict)
+    encoding: Encoding | None = None
+    #: Rows of the source left out, by column and reason; ``rows_read`` counts them in.
+    rejected: tuple[Rejected, ...] = ()
+    rows_read: int | None = None
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.encoding.names if self.encoding else self.names
+
+    def rows_summary(self) -> dict[str, Any]:
+        """What the training report says of the rows: read, used, and the rejected by column and reason."""
+        read = len(self.labels) if self.rows_read is None else self.rows_read
+        return {
+            "read": read,
+            "used": len(self.labels),
+            "rejected": [
+                {"column": r.column, "reason": r.reason, "rows": r.rows, "example": r.example}
+                for r in self.rejected
+            ],
+        }
 
     def model_input(self) -> Matrix:
-        """The features as the scorer's ``fit`` sees them: transforms applied, refusing invalid inputs."""
-        result = self.features.copy()
+        """The features as the scorer's ``fit`` sees them: encoded and transformed, refusing invalid
+        inputs."""
+        result = (
+            self.encoding.features_of(self.features, self.names) if self.encoding else self.features.copy()
+        )
         for column, name in enumerate(self.names):
             for step in self.transforms.get(name, ()):
                 try:
@@ -168,12 +208,44 @@ def table_from_frame(
     where = f"{source} through mapping {mapping.source}"
     _require(frame, [mapping.label, *(s.column for s in mapping.features.values())], where)
     labels = _labels(frame[mapping.label], mapping.label_positive, mapping.label, where)
-    matrix = np.column_stack([_numeric(frame, s.column, where) for s in mapping.features.values()])
-    return TrainingTable(matrix, labels, mapping.feature_names, source, mapping.transforms)
+    columns, bad, rejected = [], np.zeros(len(frame), dtype=np.bool_), []
+    for name, feature in mapping.features.items():
+        numbers, reasons = decode_column(frame[feature.column], mapping.input_spec(name))
+        columns.append(numbers)
+        unread = reasons != OK
+        if unread.all() and len(frame):
+            first = _shown(frame[feature.column].iloc[0])
+            raise DataError(
+                f"{where}: column {feature.column!r} {MEANINGS[reasons[0]]}: "
+                f"no row's value can be read (e.g. {first!r})"
+            )
+        for reason in dict.fromkeys(reasons[unread]):
+            rows = reasons == reason
+            example = _shown(frame[feature.column].iloc[int(np.argmax(rows))])
+            rejected.append(Rejected(feature.column, str(reason), int(rows.sum()), example))
+        bad |= unread
+    kept = ~bad
+    if not kept.any():
+        raise DataError(f"{where}: no row can be read: " + "; ".join(r.describe() for r in rejected))
+    matrix = np.column_stack(columns)[kept]
+    return TrainingTable(
+        matrix,
+        labels[kept],
+        mapping.feature_names,
+        source,
+        mapping.transforms,
+        mapping.encoding,
+        tuple(rejected),
+        len(frame),
+    )
+
+
+def _shown(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)[:100]
 
 
 def load_table(
     settings: Settings, uri: str | None, features: Sequence[str], mapping: ColumnMapping | None
 ) -> TrainingTable:
-    frame, source = read_frame(uri, settings, mapping.csv if mapping else {})
+    frame, source = read_frame(uri, settings, mapping.read_options if mapping else {})
     return table_from_frame(frame, source, features, mapping)

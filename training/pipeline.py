@@ -2,7 +2,7 @@
 
 The model evaluated is the model served: after fitting, the files go through
 :func:`plugins.artifacts.load_verified` exactly as the service will load them (the scorer's ``load``, the
-mapping's transforms, the calibration), and every metric is measured on that.
+mapping's encoding and transforms, the calibration), and every metric is measured on that.
 
 One ``seed`` parameter (default 42, overridable in the params) seeds the split and the scorer, so the same
 table, scorer and params give the same files, predictions and metrics.
@@ -28,11 +28,11 @@ from creditscore.plugin import Artifacts, Labels, Model, Progress, Scorer, Vecto
 from plugins.artifacts import (
     ArtifactError,
     Manifest,
-    TransformedModel,
     check_file_names,
     code_version,
     fingerprint,
     load_verified,
+    model_over_inputs,
     plugin_origin,
     sha256,
     version_id,
@@ -140,14 +140,12 @@ def train(
     seed = int(params["seed"])
     if table.names != scorer.features:
         scorer = scorer.with_features(table.names)
-    data_fingerprint = fingerprint(table.features, table.labels, table.names)
+    data_fingerprint = fingerprint(table.features, table.labels, table.input_names)
     parts = split(table.labels, shares, seed)
 
     model_files = _fit(scorer, table, params, parts, progress)
     fitted_seconds = time.perf_counter() - started
-    fitted: Model = scorer.load(model_files)
-    if table.transforms:
-        fitted = TransformedModel(fitted, table.names, table.transforms)
+    fitted = model_over_inputs(scorer.load(model_files), table.names, table.transforms, table.encoding)
     calibration = fit_platt(
         fitted.predict_pd(table.features[parts.validation]), table.labels[parts.validation]
     )
@@ -169,6 +167,7 @@ def train(
         code_version=code_version(),
         transforms=dict(table.transforms),
         scaling=scaling,
+        encoding=table.encoding,
     )
     model = load_verified(scorer, manifest, files)
 
@@ -197,6 +196,8 @@ def train(
         "source": table.source,
         "training_data_fingerprint": data_fingerprint,
         "features": list(table.names),
+        "inputs": list(table.input_names),
+        "rows": table.rows_summary(),
         "params": manifest.params,
         "split": {"seed": seed, "validation_share": shares.validation, "test_share": shares.test},
         "metrics": measured,

@@ -8,6 +8,7 @@ through the same gate when the job asks it to.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ def train_scorer(
     features = mapping.feature_names if mapping else scorer.features
     table = data.load_table(settings, data_uri, features, mapping)
     print(f"Training {scorer.name} on {len(table.labels):,} rows of {table.source}")
+    for rejected in table.rejected:
+        print(f"Left out of training: {rejected.describe()}", file=sys.stderr)
     params = {**(mapping.params if mapping else {}), **overrides}
     result = pipeline.train(scorer, table, params, scaling=Scaling.from_settings(settings), progress=progress)
     written = pipeline.write_outputs(result, out_dir)

@@ -55,6 +55,8 @@ EXTRAS: Final[Mapping[str, tuple[str, ...]]] = {
     "local": ("moto", "werkzeug"),
 }
 Handler = Callable[[argparse.Namespace, Settings], int]
+#: Where ``score`` runs: in this process, or as a Spark job (training/batch/spark_scoring.py).
+ENGINES: Final = ("local", "spark")
 _T = TypeVar("_T")
 
 
@@ -359,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="threads calling the model (default: one per core)",
+    )
+    score.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process, a chunk at a time (default); spark: a Spark job (local mode here, "
+        "needs the etl extra), --data read by Spark, --out and --rejects written as directories of part "
+        "files; --chunk-rows and --threads do not apply",
     )
 
     models = sub.add_parser("models", help="Inspect and manage the model registry.")

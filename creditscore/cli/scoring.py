@@ -21,7 +21,13 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
         chunk_rows=args.chunk_rows,
         threads=args.threads,
     )
-    summary = score_file(settings, job)
+    if args.engine == "spark":
+        # Imports pyspark: without the etl extra, the CLI names the extra to install.
+        from training.batch.spark_scoring import score_with_spark
+
+        summary = score_with_spark(settings, job)
+    else:
+        summary = score_file(settings, job)
     print(f"{summary.model} version {summary.version} (from {summary.origin}) on {summary.data}:")
     rows = [
         ("read", f"{summary.read:,}"),

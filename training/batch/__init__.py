@@ -2,12 +2,15 @@
 
 - :mod:`training.batch.source`: the model, from the registry or from a directory ``creditscore train --out``
   wrote, loaded through :func:`plugins.artifacts.load_verified` as the service loads it (every file
-  verified; the manifest's transforms in front, the calibration behind);
+  verified; the manifest's encoding and transforms in front, the calibration behind);
 - :mod:`training.batch.reader`: the file, CSV or Parquet, local or in S3, a chunk at a time;
-- :mod:`training.batch.values`: each chunk's feature columns as numbers, and why a row cannot be scored;
+- :mod:`training.batch.values`: each chunk's input columns as numbers (codes and numbers written as text
+  decoded as training decoded them), and why a row cannot be scored;
 - :mod:`training.batch.scoring`: PD, score (the model's recorded scaling), band and reasons, on threads;
 - :mod:`training.batch.writer`: the scores and the rejects, written as they come;
 - :mod:`training.batch.run`: the run, where every row read is scored or rejected with why.
+- :mod:`training.batch.spark_scoring`: the same checks and scoring on a Spark DataFrame (``--engine spark``;
+  a Glue job), the version broadcast as its verified files.
 
 It lives beside training because it is an offline job on the same stack (pandas, pyarrow: the ``train``
 extra).

@@ -166,14 +166,21 @@ def _download(uri: str, path: Path, settings: Settings) -> None:
 def id_column(rows: RowFile, features: Sequence[str], wanted: str | None) -> str | None:
     """The column identifying a row: ``wanted``, else the first column named like an ID that is not a
     feature; None when there is none (rows are then identified by number)."""
+    return find_id_column(rows.columns, rows.source, features, wanted)
+
+
+def find_id_column(
+    columns: Sequence[str], source: str, features: Sequence[str], wanted: str | None
+) -> str | None:
+    """:func:`id_column` of any table with these ``columns`` (a Spark DataFrame's too)."""
     if wanted is not None:
-        if wanted not in rows.columns:
+        if wanted not in columns:
             raise BatchScoringError(
-                f"{rows.source} has no column {wanted!r} (--id-column); it has: {_shown(rows.columns)}"
+                f"{source} has no column {wanted!r} (--id-column); it has: {_shown(columns)}"
             )
         return wanted
     taken = set(features)
-    for name in rows.columns:
+    for name in columns:
         lower = name.lower()
         if name not in taken and (lower in ID_NAMES or lower.endswith("_id")):
             return name
@@ -181,11 +188,16 @@ def id_column(rows: RowFile, features: Sequence[str], wanted: str | None) -> str
 
 
 def require_features(rows: RowFile, features: Sequence[str], model: str) -> None:
-    missing = [name for name in features if name not in rows.columns]
+    require_columns(rows.columns, rows.source, features, model)
+
+
+def require_columns(columns: Sequence[str], source: str, features: Sequence[str], model: str) -> None:
+    """Refuse a table (a file's, a Spark DataFrame's) without a column per feature, naming the missing."""
+    missing = [name for name in features if name not in columns]
     if missing:
         raise BatchScoringError(
-            f"{rows.source} has no column {', '.join(map(repr, missing))}, which {model} takes "
-            f"(it has: {_shown(rows.columns)})"
+            f"{source} has no column {', '.join(map(repr, missing))}, which {model} takes "
+            f"(it has: {_shown(columns)})"
         )
 
 

@@ -85,7 +85,8 @@ def score_file(settings: Settings, job: ScoringJob, progress: bool = True) -> Su
     _check_paths(job.data, job.out, rejects)
     loaded = load_model(job.model, settings)
     manifest = loaded.manifest
-    features = manifest.features
+    features = manifest.inputs
+    encoding = manifest.encoding
     summary = Summary(manifest.model, manifest.version, loaded.origin, job.data, job.out, rejects)
     threads = job.threads or cores()
     with open_rows(job.data, settings) as rows:
@@ -107,7 +108,12 @@ def score_file(settings: Settings, job: ScoringJob, progress: bool = True) -> Su
             ) as bar,
         ):
             scorer = ChunkScorer(loaded.model, features, loaded.scaling, reasons, pool, threads)
-            for chunk in rows.chunks(columns, [ids] if ids else [], job.chunk_rows):
+            # Declared inputs are read as text and decoded as training decoded them.
+            text = [
+                *([ids] if ids else []),
+                *(s.name for s in (encoding.inputs if encoding else ()) if s.takes_text),
+            ]
+            for chunk in rows.chunks(columns, text, job.chunk_rows):
                 _score_chunk(chunk, loaded, scorer, ids, scores_out, rejects_out, summary)
                 bar.set_postfix_str(f"{summary.read:,} rows", refresh=False)
                 bar.update(chunk.advance)
@@ -126,7 +132,7 @@ def _score_chunk(
 ) -> None:
     numbers = chunk.row_numbers()
     row_ids = chunk.ids(ids) if ids else numbers
-    converted = convert(chunk.frame, loaded.manifest.features)
+    converted = convert(chunk.frame, loaded.manifest.inputs, loaded.manifest.encoding)
     usable = np.flatnonzero(converted.usable)
     scored = scorer.score(converted.values[usable])
     kept = usable[scored.kept]

@@ -10,6 +10,7 @@ recorded none), as the service does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +31,15 @@ class LoadedModel:
     scaling: Scaling
     #: Where the version came from: its directory, or its folder in the models bucket.
     origin: str
+    #: The version's files but the manifest, as verified against it (what a Spark job ships to executors).
+    files: Mapping[str, bytes]
 
 
 def load_model(spec: str, settings: Settings) -> LoadedModel:
     if Path(spec).is_dir() or "/" in spec or spec.startswith("."):
         version = read_version(Path(spec))
-        manifest = version.manifest
-        model = load_verified(_scorer(manifest.model), manifest, version.files)
+        manifest, files = version.manifest, version.files
+        model = load_verified(_scorer(manifest.model), manifest, files)
         origin = str(version.directory)
     else:
         name, at, wanted = spec.partition("@")
@@ -45,10 +48,13 @@ def load_model(spec: str, settings: Settings) -> LoadedModel:
                 f"--model {spec!r} is neither a directory nor NAME[@VERSION] (e.g. xgboost-new-customer or "
                 "xgboost-new-customer@20260101T000000Z-0123abcd)"
             )
+        found = _scorer(name)
         registry = Registry.from_settings(settings)
-        manifest, model = registry.load(_scorer(name), wanted or None)
+        manifest = registry.manifest(name, wanted or registry.current_version(name))
+        files = registry.files(manifest)
+        model = load_verified(found, manifest, files)
         origin = f"s3://{registry.bucket}/{manifest.model}/{manifest.version}/"
-    return LoadedModel(manifest, model, manifest.scaling or Scaling.from_settings(settings), origin)
+    return LoadedModel(manifest, model, manifest.scaling or Scaling.from_settings(settings), origin, files)
 
 
 def _scorer(name: str) -> Scorer:

@@ -1,10 +1,12 @@
 """A chunk's raw feature columns as the model's float64 matrix, and why each row that cannot be scored
 cannot: the first feature, in the model's order, whose value is missing, not a number, or not finite in
-float32 (what the models compute in; the scoring service refuses the same rows).
+float32 (what the models compute in; the scoring service refuses the same rows), or — for an input the
+model reads codes of — a code the model does not know.
 
 Numbers read from text are parsed as Python's ``float`` parses them (correctly rounded, as the service
 parses JSON), so a row scores here exactly as it does through the API. True/false columns count as 1/0, as
-in training.
+in training. An input the manifest declares (codes, numbers written as text) is decoded as training
+decoded it (:func:`training.decoding.decode_column`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from creditscore.plugin import Matrix
+from plugins.encoding import MISSING_VALUE, NON_NUMERIC, UNKNOWN_CODE, Encoding
+from training.decoding import decode_column
 
-MISSING_VALUE: Final = "missing_value"
-NON_NUMERIC: Final = "non_numeric"
 NOT_FINITE: Final = "not_finite"
 #: In the order a row's checks go, for each feature in turn.
-VALUE_REASONS: Final = (NON_NUMERIC, MISSING_VALUE, NOT_FINITE)
+VALUE_REASONS: Final = (NON_NUMERIC, UNKNOWN_CODE, MISSING_VALUE, NOT_FINITE)
 FLOAT32_MAX: Final = float(np.finfo(np.float32).max)
 #: How much of a refused value the rejects file shows.
 _SHOWN_CHARS: Final = 100
@@ -55,18 +57,25 @@ class Converted:
         return usable
 
 
-def convert(frame: pd.DataFrame, features: Sequence[str]) -> Converted:
-    """``frame``'s ``features`` columns as a matrix, with the rows that cannot be scored and why."""
+def convert(frame: pd.DataFrame, features: Sequence[str], encoding: Encoding | None = None) -> Converted:
+    """``frame``'s ``features`` columns (the model's inputs) as a matrix, with the rows that cannot be
+    scored and why; ``encoding`` says how its declared inputs are read."""
     rows = len(frame)
     values = np.empty((rows, len(features)), dtype=np.float64)
     why = np.full(rows, -1, dtype=np.int8)
     where = np.zeros(rows, dtype=np.intp)
     for column, name in enumerate(features):
-        numbers, non_numeric = _numbers(frame[name])
+        spec = encoding.spec(name) if encoding else None
+        if spec is None or spec.is_plain:
+            numbers, non_numeric = _numbers(frame[name])
+            unknown = np.zeros(rows, dtype=np.bool_)
+        else:
+            numbers, reasons = decode_column(frame[name], spec)
+            non_numeric, unknown = reasons == NON_NUMERIC, reasons == UNKNOWN_CODE
         values[:, column] = numbers
-        missing = np.isnan(numbers) & ~non_numeric
+        missing = np.isnan(numbers) & ~non_numeric & ~unknown
         not_finite = ~(np.abs(numbers) <= FLOAT32_MAX) & ~np.isnan(numbers)
-        for code, bad in enumerate((non_numeric, missing, not_finite)):
+        for code, bad in enumerate((non_numeric, unknown, missing, not_finite)):
             first = bad & (why < 0)
             if first.any():
                 why[first] = code
