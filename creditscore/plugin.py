@@ -98,6 +98,10 @@ class Scorer(ABC):
     groups: ClassVar[tuple[str, ...]]
     #: Default training parameters; ``fit`` receives these updated by the caller's.
     default_params: ClassVar[Mapping[str, Any]] = {}
+    #: The model's own plain wording of a reason, by feature name, for when that feature raised the risk;
+    #: a feature not named here is worded by the feature registry (``features.FEATURES``). Wording only:
+    #: which features may be cited at all is the registry's rule, for every model alike.
+    reason_wording: ClassVar[Mapping[str, str]] = {}
 
     def with_features(self, features: tuple[str, ...]) -> Scorer:
         """The same algorithm on other inputs (the manifest records which, so loading rebuilds it)."""

@@ -98,7 +98,7 @@ async def score_new_customer(request: web.Request, form: NewCustomerRequest) -> 
             probability_of_default=pd,
             customer_info=info,
             model=ModelRef(name=served.name, version=served.version),
-            reasons=reasons(prediction.contributions[0], served.features),
+            reasons=reasons([svc.scoring.explained(served, rows[0], prediction.contributions[0])]),
             request_id=entry.request_id,
             timestamp=entry.scored_at,
         )
@@ -153,6 +153,7 @@ async def score_existing_customer(request: web.Request, body: ExistingCustomerRe
                     missing_reasons=entry.missing_reasons,
                 ),
                 degraded=bool(combined.missing),
+                reasons=combined.reasons,
                 customer_info=_customer_info(customer),
                 request_id=entry.request_id,
                 timestamp=entry.scored_at,

@@ -97,6 +97,13 @@ MODEL_INFO: Final = Gauge(
     ["model", "version"],
     multiprocess_mode="livemax",
 )
+REASONS_SUPPRESSED: Final = Counter(
+    f"{PREFIX}reasons_suppressed_total",
+    "Reasons a model gave that were not told to the customer, by model, feature and why: counter_intuitive "
+    "(the model says a value at the feature's best end raised the risk: review the model), protected, "
+    "not_citable.",
+    ["model", "feature", "why"],
+)
 MODEL_RELOADS: Final = Counter(
     f"{PREFIX}model_reloads_total",
     "Model version checks that loaded something, by result (loaded, failed).",

@@ -103,6 +103,11 @@ class ModelRegistry:
     def get(self, name: str) -> ServedModel | None:
         return self._served.get(name)
 
+    def reason_wording(self, name: str) -> Mapping[str, str]:
+        """The installed scorer's own wording of reasons (:attr:`Scorer.reason_wording`), by feature."""
+        scorer = self._scorers.get(name)
+        return scorer.reason_wording if scorer is not None else {}
+
     def served(self) -> dict[str, ServedModel]:
         return dict(self._served)
 

@@ -231,8 +231,16 @@ class ModelRef(_Response):
 
 class Reason(_Response):
     feature: str
-    meaning: str
-    contribution: float = Field(description="Added log-odds of default; the largest lower the score most")
+    meaning: str = Field(description="What the feature is, from the feature registry")
+    contribution: float = Field(
+        description="Added log-odds of default; the largest lower the score most. For an existing customer, "
+        "the weighted mean of the scoring models' contributions, weighted as the score is"
+    )
+    direction: Literal["high", "low"] = Field(
+        description="Which side of the feature raised the risk: its value is high (more of it is riskier: "
+        "debt, missed payments) or low (less of it is riskier: income, savings, a savings account)"
+    )
+    wording: str = Field(description="The reason in plain words, e.g. 'Debt is high relative to income'")
 
 
 class NewCustomerResponse(_Response):
@@ -277,6 +285,9 @@ class ExistingCustomerResponse(_Response):
     model_scores: dict[str, ModelScore]
     aggregation: Aggregation
     degraded: bool = Field(description="Some configured existing-customer model did not score")
+    reasons: list[Reason] = Field(
+        description="Up to three reasons, largest first, combined from the models that scored"
+    )
     customer_info: CustomerInfo
     request_id: str
     timestamp: str

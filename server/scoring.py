@@ -15,6 +15,11 @@ Every stored customer can be scored as existing (:meth:`Scoring.stored_customer`
   ``application-only``);
 - when nothing can score what is stored, 409 ``customer-not-scorable``: retrying will not help.
 
+Reasons (:func:`reasons`) follow the rules of :mod:`creditscore.domain.reasons`: only citable, unprotected
+features, never a value at its feature's best end; each withheld one is counted in
+``creditscore_reasons_suppressed_total``. An existing customer's reasons combine the models that scored:
+each model's allowed contributions, weighted as the score is (the weighted mean of log-odds), ranked once.
+
 503 means "transient, retry": a configured model that is not loaded (yet) or whose inference failed, unless
 ``CREDITSCORE_ALLOW_DEGRADED`` lets the others answer without it.
 """
@@ -23,23 +28,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
 
 from creditscore.domain.features import FEATURES, GROUPS, application_features
-from creditscore.domain.reasons import top_reasons
+from creditscore.domain.reasons import direction, screen, top_reasons, wording
 from creditscore.domain.scores import Scaling, band, combine
 from creditscore.plugin import Matrix
 from plugins.encoding import Encoding, decode_rows
+from server import metrics
 from server.batching import UnscorableRows
 from server.model_registry import ModelRegistry, ServedModel
 from server.problems import ProblemError
 from server.schemas import ModelScore, NewCustomerRequest, Reason, StoredBasis
 
-#: Reason codes given with a new applicant's score.
+#: Reason codes given with a score.
 TOP_REASONS: Final = 3
 #: What a score was computed from: a new applicant's form, a stored customer's existing-customer models,
 #: or (when none of those has its features) a stored customer's application.
@@ -81,6 +87,8 @@ class Combined:
     #: Configured existing-customer models that did not score, with why.
     missing: dict[str, str]
     basis: StoredBasis = EXISTING_MODELS
+    #: The combined reasons (when the scores were explained).
+    reasons: list[Reason] = field(default_factory=list)
 
     def model_scores(self) -> dict[str, ModelScore]:
         """Each model's own score, as answers and score records give it."""
@@ -124,15 +132,53 @@ def matrix(
     )
 
 
-def reasons(contributions: Sequence[float], features: Sequence[str]) -> list[Reason]:
-    """The features that raised the risk most (positive contributions), largest first."""
-    values = np.asarray(contributions, dtype=np.float64)
-    order, raised = top_reasons(values[np.newaxis, :], TOP_REASONS)
+@dataclass(frozen=True)
+class Explained:
+    """One model's explanation of one row: its features, the row's values and their contributions."""
+
+    model: str
+    weight: float
+    features: Sequence[str]
+    values: Sequence[float]
+    contributions: Sequence[float]
+    #: The model's own wording by feature (``Scorer.reason_wording``); the registry's otherwise.
+    wording: Mapping[str, str] = field(default_factory=dict)
+
+
+def reasons(explained: Sequence[Explained]) -> list[Reason]:
+    """The citable features that raised the risk most, largest first, from one model or several combined.
+
+    Each model's contributions are screened by the registry's rules (the withheld ones counted by model,
+    feature and why), weighted by the model's share of the weights, summed by feature and ranked by
+    :func:`top_reasons`.
+    """
+    names = list(dict.fromkeys(name for e in explained for name in e.features))
+    column = {name: j for j, name in enumerate(names)}
+    total = sum(e.weight for e in explained) or 1.0
+    combined = np.zeros(len(names), dtype=np.float64)
+    worded: dict[str, str] = {}
+    for e in explained:
+        screened = screen(
+            np.asarray(e.contributions, dtype=np.float64)[np.newaxis, :],
+            np.asarray(e.values, dtype=np.float64)[np.newaxis, :],
+            e.features,
+            TOP_REASONS,
+        )
+        for withheld in screened.withheld:
+            feature = e.features[withheld.column]
+            metrics.REASONS_SUPPRESSED.labels(model=e.model, feature=feature, why=withheld.why).inc()
+        for j, name in enumerate(e.features):
+            combined[column[name]] += e.weight / total * screened.allowed[0, j]
+            if name in e.wording:
+                worded.setdefault(name, e.wording[name])
+    order, raised = top_reasons(combined[np.newaxis, :], TOP_REASONS)
     return [
         Reason(
-            feature=features[i],
-            meaning=_MEANINGS.get(features[i], features[i]),
-            contribution=float(values[i]),
+            feature=names[i],
+            meaning=_MEANINGS.get(names[i], names[i]),
+            contribution=float(combined[i]),
+            direction=direction(names[i]) or "high",  # a cited feature's risk is known
+            wording=worded.get(names[i]) or wording(names[i]),
         )
         for i, is_reason in zip(order[0], raised[0], strict=True)
         if is_reason
@@ -159,6 +205,23 @@ class Scoring:
     def scaling_of(self, served: ServedModel) -> Scaling:
         """The scaling ``served`` was trained with; the host's only for a version that did not record one."""
         return served.manifest.scaling or self._host_scaling
+
+    def explained(
+        self,
+        served: ServedModel,
+        values: Sequence[float],
+        contributions: Sequence[float],
+        weight: float = 1.0,
+    ) -> Explained:
+        """``served``'s explanation of one row, worded by its plugin where the plugin words reasons."""
+        return Explained(
+            served.name,
+            weight,
+            served.features,
+            values,
+            contributions,
+            self.registry.reason_wording(served.name),
+        )
 
     def new_customer_model(self) -> ServedModel:
         served = self.registry.get(self.new_model)
@@ -208,7 +271,7 @@ class Scoring:
             else:
                 models[name] = served
         if models:
-            [combined] = await self._combine([row], models, missing)
+            [combined] = await self._combine([row], models, missing, explain=True)
             return combined
         return await self._application_only(row, missing)
 
@@ -231,14 +294,17 @@ class Scoring:
         rows: Sequence[Mapping[str, float | str]],
         models: Mapping[str, ServedModel],
         missing: dict[str, str],
+        explain: bool = False,
     ) -> list[Combined]:
-        """``rows`` scored by each of ``models`` concurrently, then combined by weight."""
+        """``rows`` scored by each of ``models`` concurrently, then combined by weight (with the combined
+        reasons when ``explain``)."""
         calls = {
             name: (served, matrix(rows, served.features, served.manifest.encoding))
             for name, served in models.items()
         }
         outcomes = await asyncio.gather(
-            *(served.batcher.predict(data) for served, data in calls.values()), return_exceptions=True
+            *(served.batcher.predict(data, explain=explain) for served, data in calls.values()),
+            return_exceptions=True,
         )
         pds = {}
         failed = {}
@@ -248,7 +314,7 @@ class Scoring:
             if isinstance(outcome, BaseException):
                 failed[name] = f"inference failed: {type(outcome).__name__}"
             else:
-                pds[name] = (served, outcome.pd)
+                pds[name] = (served, outcome)
         if failed and (not self.allow_degraded or not pds):
             raise _unavailable(failed)
         missing |= failed
@@ -256,28 +322,38 @@ class Scoring:
         for row in range(len(rows)):
             results = {
                 name: ModelResult(
-                    name, served.version, float(pd[row]), self.scaling_of(served).score(float(pd[row]))
+                    name,
+                    served.version,
+                    float(prediction.pd[row]),
+                    self.scaling_of(served).score(float(prediction.pd[row])),
                 )
-                for name, (served, pd) in pds.items()
+                for name, (served, prediction) in pds.items()
             }
             score = combine({n: r.score for n, r in results.items()}, self.weights)
             weights = {name: self.weights[name] for name in results}
-            combined.append(Combined(score, band(score), results, weights, dict(missing)))
+            explained = [
+                self.explained(served, calls[name][1][row], prediction.contributions[row], weights[name])
+                for name, (served, prediction) in pds.items()
+                if prediction.contributions is not None
+            ]
+            given = reasons(explained) if explain else []
+            combined.append(Combined(score, band(score), results, weights, dict(missing), reasons=given))
         return combined
 
     async def _application_only(self, row: Mapping[str, float], missing: dict[str, str]) -> Combined:
         served = self.new_customer_model()
         lacking = [feature for feature in served.features if feature not in row]
         if lacking:
-            reasons = "; ".join(f"{name}: {why}" for name, why in missing.items())
+            causes = "; ".join(f"{name}: {why}" for name, why in missing.items())
             raise ProblemError(
                 409,
                 "customer-not-scorable",
-                f"No model can score this customer from the data stored for them ({reasons}; "
+                f"No model can score this customer from the data stored for them ({causes}; "
                 f"{served.name}: the customer has no {_groups(lacking)} data)",
             )
         try:
-            prediction = await served.batcher.predict(matrix([row], served.features))
+            values = matrix([row], served.features)
+            prediction = await served.batcher.predict(values, explain=True)
         except UnscorableRows:
             raise
         except Exception as error:
@@ -295,6 +371,9 @@ class Scoring:
             {served.name: 1.0},
             missing,
             APPLICATION_ONLY,
+            []
+            if prediction.contributions is None
+            else reasons([self.explained(served, values[0], prediction.contributions[0])]),
         )
 
 

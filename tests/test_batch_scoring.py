@@ -26,6 +26,7 @@ from plugins.manager import scorer
 from plugins.registry import Registry
 from plugins.version_dir import read_version
 from server.app import create_app
+from server.scoring import Explained
 from server.scoring import reasons as service_reasons
 from tests.conftest import SCORE_KEY, with_keys
 from tests.factories import customers, trained_new_customer_dir
@@ -233,9 +234,11 @@ def test_reasons_are_the_services_reasons(model_dir: Path, rows: pd.DataFrame, t
     scored = read_scores(out)
     version = read_version(model_dir)
     model = load_verified(scorer(MODEL), version.manifest, version.files)
-    contributions = model.explain(good[list(FEATURES)].to_numpy(dtype=np.float64))
+    values = good[list(FEATURES)].to_numpy(dtype=np.float64)
+    contributions = model.explain(values)
     for i, row in enumerate(contributions):
-        expected = [reason.feature for reason in service_reasons(row, FEATURES)]
+        explained = Explained(MODEL, 1.0, FEATURES, values[i], row)
+        expected = [reason.feature for reason in service_reasons([explained])]
         given = [name for name in scored.iloc[i][["reason_1", "reason_2", "reason_3"]] if name is not None]
         assert given == expected
 

@@ -30,6 +30,7 @@ from creditscore.cli import main
 from creditscore.cli.demo import DEMO_APPLICANT
 from creditscore.config import ApiKey, Settings, endpoint_environment
 from creditscore.domain.features import APPLICATION, LABEL, application_features, names
+from creditscore.domain.reasons import screen
 from creditscore.domain.scores import Scaling, band
 from creditscore.local_aws import LocalAws
 from creditscore.plugin import Calibration, Labels, Matrix
@@ -410,8 +411,9 @@ async def test_the_service_scores_new_applicants_with_the_scorecard(
     pd = float(served.predict_pd(row)[0])
     assert body["probability_of_default"] == pytest.approx(pd, rel=1e-9)
     assert body["predicted_score"] == Scaling().score(pd)
-    contributions = served.explain(row)[0]
-    raising = [FEATURES[j] for j in np.argsort(-contributions) if contributions[j] > 0]
+    # The registry's rules first (citable, unprotected, never a value at its best end), then the ranking.
+    allowed = screen(served.explain(row), row, FEATURES, TOP_REASONS).allowed[0]
+    raising = [FEATURES[j] for j in np.argsort(-allowed) if allowed[j] > 0]
     assert [reason["feature"] for reason in body["reasons"]] == raising[:TOP_REASONS]
 
     models = await client.get("/api/v1/models", headers=HEADERS)

@@ -345,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=reason_count,
         default=0,
         metavar="N",
-        help="also each row's N reasons, as the API ranks them (default 0: the model's explanations cost "
-        "far more than its scores)",
+        help="also each row's N reasons, as the API ranks and screens them (default 0: the model's "
+        "explanations cost far more than its scores)",
     )
     score.add_argument(
         "--chunk-rows",

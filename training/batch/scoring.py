@@ -1,5 +1,7 @@
 """Rows scored as the service scores them: the loaded model's PD, the score of the model's own recorded
-scaling, the FICO band, and (when asked) the reasons, ranked as the API ranks them.
+scaling, the FICO band, and (when asked) the reasons, ranked as the API ranks them and under the same rules
+(:func:`creditscore.domain.reasons.screen`: only citable, unprotected features, never a value at its
+feature's best end).
 
 The model is called from a few threads at once, each on a share of the rows: every plugin's model is
 thread-safe (the service calls it so) and pins its framework to one thread, so threads are how a batch
@@ -17,7 +19,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from creditscore.domain.reasons import top_reasons
+from creditscore.domain.reasons import screen, top_reasons
 from creditscore.domain.scores import MAX_SCORE, MIN_SCORE, Scaling, band
 from creditscore.plugin import Matrix, Model, Vector
 from training.batch import BatchScoringError
@@ -88,7 +90,8 @@ class ChunkScorer:
         scores = self.scaling.scores(pd)
         ranked: list[ObjectVector] = []
         if contributions is not None:
-            order, raised = top_reasons(contributions[kept], self.reasons)
+            screened = screen(contributions[kept], rows[kept], list(self.features), self.reasons)
+            order, raised = top_reasons(screened.allowed, self.reasons)
             names = self.features[order]
             names[~raised] = None
             ranked = [names[:, rank] for rank in range(self.reasons)]
