@@ -3,6 +3,7 @@ and peak memory.
 
     .venv/bin/python -m bench.batch_score [--rows 1000000] [--format csv|parquet] [--reasons 0]
                                           [--trees 200] [--bad-share 0.001] [--threads N]
+                                          [--engine pandas|spark|both]
 
 Run it as a module from the repository root (it imports ``tests.factories``).
 
@@ -15,6 +16,11 @@ Run it as a module from the repository root (it imports ``tests.factories``).
    to exit (imports, model load and writing included); peak RSS is the child's own (``wait4``). Steps 1 and
    2 run in a process of their own, so that this one stays small: a child's peak RSS counts its parent's
    memory from before the child's ``exec``.
+4. ``--engine spark`` times ``creditscore score --engine spark`` the same way (Spark local mode on every
+   core; its outputs are directories of part files); ``both`` runs the two engines one after the other on
+   the same file and model and prints their ratio, since figures are only comparable within one run. The
+   Spark command's peak RSS is its Python driver's: the JVM and the Python workers are not its waited
+   children.
 
 Writes into a temporary directory (``--dir`` to choose where it is created), deleted afterwards unless
 ``--keep``.
@@ -51,6 +57,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds of the model scored")
     parser.add_argument("--bad-share", type=float, default=0.001, help="share of rows that cannot be scored")
     parser.add_argument("--threads", type=int, default=None, help="creditscore score --threads")
+    parser.add_argument("--engine", choices=("pandas", "spark", "both"), default="pandas")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, default=None, help="parent of the temporary directory")
     parser.add_argument("--keep", action="store_true", help="keep the files instead of deleting them")
@@ -134,28 +141,44 @@ def main(argv: list[str] | None = None) -> None:
         if preparing.exitcode != 0:
             raise SystemExit(f"preparing the rows and the model failed (exit code {preparing.exitcode})")
         spoiled = int(count.value)
-        out = directory / f"scores.{args.format}"
-        command = [*CLI, "score", "--model", str(directory / "model"), "--data", str(data), "--out", str(out)]
-        command += ["--reasons", str(args.reasons)]
-        if args.threads:
-            command += ["--threads", str(args.threads)]
-        seconds, peak_mib, printed = timed(command)
+        engines = ["pandas", "spark"] if args.engine == "both" else [args.engine]
+        runs = {engine: timed(score_command(directory, data, args, engine)) for engine in engines}
     finally:
         if not args.keep:
             shutil.rmtree(directory, ignore_errors=True)
-    lines = [
-        f"command        {' '.join(['creditscore', *command[len(CLI) :]])}",
+    print(
         f"rows           {args.rows:,} {args.format} ({spoiled:,} unscorable), {MODEL} with {args.trees} "
-        f"trees, {args.reasons} reasons, {args.threads or os.cpu_count()} threads on {os.cpu_count()} cores",
-        f"wall time      {seconds:,.1f} s (the whole command: start, imports, model load, read, score, "
-        "write)",
-        f"rows/s         {args.rows / seconds:,.0f}",
-        f"peak RSS       {peak_mib:,.0f} MiB",
-        f"files          {directory}{'' if args.keep else ' (deleted)'}",
-        "",
-        printed.rstrip(),
-    ]
-    print("\n".join(lines))
+        f"trees, {args.reasons} reasons, {args.threads or os.cpu_count()} threads on {os.cpu_count()} cores"
+    )
+    print(f"files          {directory}{'' if args.keep else ' (deleted)'}")
+    for engine, (seconds, peak_mib, printed) in runs.items():
+        command = score_command(directory, data, args, engine)
+        lines = [
+            "",
+            f"engine         {engine}",
+            f"command        {' '.join(['creditscore', *command[len(CLI) :]])}",
+            f"wall time      {seconds:,.1f} s (the whole command: start, imports, model load, read, score, "
+            "write)",
+            f"rows/s         {args.rows / seconds:,.0f}",
+            f"peak RSS       {peak_mib:,.0f} MiB",
+            "",
+            printed.rstrip(),
+        ]
+        print("\n".join(lines))
+    if len(runs) == 2:
+        print(f"\nspark / pandas wall time: {runs['spark'][0] / runs['pandas'][0]:.2f}")
+
+
+def score_command(directory: Path, data: Path, args: argparse.Namespace, engine: str) -> list[str]:
+    out = directory / engine / f"scores.{args.format}"
+    command = [*CLI, "score", "--model", str(directory / "model"), "--data", str(data), "--out", str(out)]
+    command += ["--reasons", str(args.reasons)]
+    if engine == "spark":
+        # Spark runs a Python worker per core; --threads is the pandas engine's.
+        return [*command, "--engine", "spark"]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    return command
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What Terraform deploys besides itself, built from this checkout into ``dist/``.
 
-* the service's wheel, which the hosts' user_data installs from ``s3://{artifacts}/releases/``;
+* the service's wheel, which the hosts' user_data installs from ``s3://{artifacts}/releases/`` (and the
+  Glue score-book job from modules/ml's code prefix, through ``--additional-python-modules``);
 * ``requirements.txt``, what the hosts install the wheel with, in pip's hash-checking mode
   (``pip install --require-hashes``): every package ``pip install`` of the wheel resolves under
   ``constraints.txt`` (the versions the tests ran with), pinned, with the sha256 of every file of that version

@@ -175,6 +175,12 @@ def test_the_glue_jobs_install_the_loads_dependencies_at_the_tested_versions() -
     assert {name for name, _ in pins} == {"structlog", "tqdm"}
     assert all(constraints[name] == version for name, version in pins), (pins, constraints)
 
+    # The score-book job installs the wheel (its own pins) and what scoring imports besides: the same rule.
+    block = variables[variables.index('variable "score_additional_python_modules"') :]
+    pins = re.findall(r'"([A-Za-z0-9-]+)==([^"]+)"', block[: block.index("\n}\n")])
+    assert {name for name, _ in pins} == {"pandas", "pyarrow", "tqdm"}
+    assert all(constraints[name] == version for name, version in pins), (pins, constraints)
+
 
 def test_the_training_source_installs_the_wheel_with_the_train_extra_all_hashed(tmp_path: Path) -> None:
     """dist/training-source.tar.gz, SageMaker's source folder: the wheel pinned by its own sha256, every

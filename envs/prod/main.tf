@@ -132,6 +132,8 @@ module "ml" {
   glue_script_path           = "${path.root}/../../etl/glue_job.py"
   glue_load_script_path      = "${path.root}/../../etl/glue_load_job.py"
   glue_libs_path             = "${local.dist_dir}/glue-libs.zip"
+  score_script_path          = "${path.root}/../../training/batch/glue_score_job.py"
+  score_wheel_path           = "${local.dist_dir}/${local.wheel}"
   training_source_path       = "${local.dist_dir}/training-source.tar.gz"
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule

@@ -14,6 +14,9 @@ locals {
   glue_script_key     = "${var.code_prefix}glue_job.py"
   glue_load_key       = "${var.code_prefix}glue_load_job.py"
   glue_libs_key       = "${var.code_prefix}${basename(var.glue_libs_path)}"
+  score_job_name      = "${var.name_prefix}-score-book"
+  score_script_key    = "${var.code_prefix}glue_score_job.py"
+  score_wheel_key     = "${var.code_prefix}${basename(var.score_wheel_path)}"
   glue_workflow_name  = "${var.name_prefix}-etl"
   glue_workflow_arn   = "arn:${local.partition}:glue:${local.region}:${local.account_id}:workflow/${local.glue_workflow_name}"
   raw_object_rule     = "${var.name_prefix}-raw-object-created"
@@ -47,6 +50,23 @@ locals {
     local.glue_common_arguments,
     { "--CUSTOMERS_TABLE" = var.customers_table_name },
   )
+
+  # The score-book job installs the creditscore wheel itself (not the libs zip): its entry points register
+  # the scorers, and pip installs its pinned dependencies (torch's CPU build from the PyTorch index) with the
+  # module's pins of what the wheel's base install lacks. INPUT, OUTPUT and MODEL come with each run.
+  score_arguments = merge(
+    {
+      for k, v in local.glue_common_arguments : k => v
+      if !contains(["--extra-py-files", "--additional-python-modules", "--CLEANED_BUCKET"], k)
+    },
+    {
+      "--MODELS_BUCKET"                   = var.models_bucket
+      "--additional-python-modules"       = join(",", concat(["s3://${var.artifacts_bucket}/${local.score_wheel_key}"], var.score_additional_python_modules))
+      "--python-modules-installer-option" = "--extra-index-url ${var.score_torch_index_url}"
+    },
+  )
+  score_input_arn  = "${var.cleaned_bucket_arn}/${var.score_input_prefix}"
+  score_output_arn = "${var.cleaned_bucket_arn}/${var.score_output_prefix}"
 
   # ECR pulls with the role are granted on this account's repositories only: the training image's own
   # repository when it lives in this account, every repository of this account in this region when no image
@@ -92,6 +112,29 @@ resource "aws_s3_object" "glue_load_script" {
   source                 = var.glue_load_script_path
   source_hash            = filemd5(var.glue_load_script_path)
   content_type           = "text/x-python"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+  tags                   = var.tags
+}
+
+resource "aws_s3_object" "score_script" {
+  bucket                 = var.artifacts_bucket
+  key                    = local.score_script_key
+  source                 = var.score_script_path
+  source_hash            = filemd5(var.score_script_path)
+  content_type           = "text/x-python"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+  tags                   = var.tags
+}
+
+# The wheel `make dist` builds, which the score-book job installs (--additional-python-modules).
+resource "aws_s3_object" "score_wheel" {
+  bucket                 = var.artifacts_bucket
+  key                    = local.score_wheel_key
+  source                 = var.score_wheel_path
+  source_hash            = filemd5(var.score_wheel_path)
+  content_type           = "application/zip"
   server_side_encryption = "aws:kms"
   kms_key_id             = var.kms_key_arn
   tags                   = var.tags
@@ -229,6 +272,43 @@ resource "aws_glue_job" "load" {
   depends_on = [aws_cloudwatch_log_group.glue, aws_s3_object.glue_libs]
 }
 
+# Scoring a whole book: `creditscore score --engine spark` on Glue (training/batch/glue_score_job.py). No
+# trigger: an operator (aws glue start-job-run) or a schedule of theirs starts it with --MODEL, --INPUT under
+# the cleaned bucket's score_input_prefix and --OUTPUT under its score_output_prefix (docs/operations.md).
+resource "aws_glue_job" "score_book" {
+  name                   = local.score_job_name
+  description            = "creditscore score-book: a file of applicants scored on Spark with a published model version, scores and rejects to s3 (training/batch/glue_score_job.py); started on demand"
+  role_arn               = aws_iam_role.glue_score.arn
+  glue_version           = "5.0"
+  execution_class        = "STANDARD"
+  worker_type            = var.score_worker_type
+  number_of_workers      = var.score_number_of_workers
+  timeout                = var.glue_timeout_minutes
+  max_retries            = var.glue_max_retries
+  security_configuration = aws_glue_security_configuration.this.name
+  default_arguments      = local.score_arguments
+  tags                   = var.tags
+
+  command {
+    name            = "glueetl"
+    script_location = "s3://${var.artifacts_bucket}/${aws_s3_object.score_script.key}"
+    python_version  = "3"
+  }
+
+  execution_property {
+    max_concurrent_runs = var.score_max_concurrent_runs
+  }
+
+  depends_on = [aws_cloudwatch_log_group.glue, aws_s3_object.score_wheel]
+
+  lifecycle {
+    precondition {
+      condition     = !startswith(var.score_input_prefix, var.score_output_prefix) && !startswith(var.score_output_prefix, var.score_input_prefix)
+      error_message = "score_input_prefix and score_output_prefix must not contain one another: a run's output would replace books, or books be written by runs."
+    }
+  }
+}
+
 ################################################################################
 # Glue role
 ################################################################################
@@ -263,7 +343,37 @@ resource "aws_iam_role_policy_attachment" "glue_service" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSGlueServiceRole"
 }
 
+# What every Glue job of this module needs besides its data: its code (read-only), the key, its logs.
+data "aws_iam_policy_document" "glue_common" {
+  statement {
+    sid       = "ReadCode"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/${var.code_prefix}*"]
+  }
+
+  statement {
+    sid       = "ArtifactsAreReadOnly"
+    effect    = "Deny"
+    actions   = local.artifact_write_actions
+    resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "DataKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "EncryptedLogs"
+    actions   = ["logs:AssociateKmsKey", "logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = flatten([for g in local.glue_log_groups : ["${local.log_group_arn}:${g}", "${local.log_group_arn}:${g}:*"]])
+  }
+}
+
 data "aws_iam_policy_document" "glue" {
+  source_policy_documents = [data.aws_iam_policy_document.glue_common.json]
+
   statement {
     sid       = "ListDataBuckets"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
@@ -291,37 +401,78 @@ data "aws_iam_policy_document" "glue" {
     actions   = ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Scan", "dynamodb:DescribeTable"]
     resources = [var.customers_table_arn]
   }
-
-  statement {
-    sid       = "ReadCode"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.artifacts_bucket_arn}/${var.code_prefix}*"]
-  }
-
-  statement {
-    sid       = "ArtifactsAreReadOnly"
-    effect    = "Deny"
-    actions   = local.artifact_write_actions
-    resources = [var.artifacts_bucket_arn, "${var.artifacts_bucket_arn}/*"]
-  }
-
-  statement {
-    sid       = "DataKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  statement {
-    sid       = "EncryptedLogs"
-    actions   = ["logs:AssociateKmsKey", "logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = flatten([for g in local.glue_log_groups : ["${local.log_group_arn}:${g}", "${local.log_group_arn}:${g}:*"]])
-  }
 }
 
 resource "aws_iam_role_policy" "glue" {
   name   = "glue-etl"
   role   = aws_iam_role.glue.id
   policy = data.aws_iam_policy_document.glue.json
+}
+
+################################################################################
+# Score-book role: read the models and the books, write the scores; nothing else of the data
+################################################################################
+
+resource "aws_iam_role" "glue_score" {
+  name                 = "${var.name_prefix}-glue-score"
+  description          = "creditscore Glue score-book: read the models bucket and the cleaned bucket's books, write its scores, read its code"
+  assume_role_policy   = data.aws_iam_policy_document.assume_glue.json
+  max_session_duration = 3600
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "glue_score_service" {
+  role       = aws_iam_role.glue_score.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSGlueServiceRole"
+}
+
+data "aws_iam_policy_document" "glue_score" {
+  source_policy_documents = [data.aws_iam_policy_document.glue_common.json]
+
+  # The registry lists a model's folder (a missing key is then a 404, not a 403).
+  statement {
+    sid       = "ListModels"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [var.models_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadModels"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.models_bucket_arn}/*"]
+  }
+
+  # Spark lists the input (a file or a folder of parts) and the output folders it replaces.
+  statement {
+    sid       = "ListBooksAndScores"
+    actions   = ["s3:ListBucket"]
+    resources = [var.cleaned_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.score_input_prefix}*", "${var.score_output_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadBooks"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.score_input_arn}*"]
+  }
+
+  # Spark's overwrite deletes the earlier parts of an output; its committer aborts unfinished uploads.
+  statement {
+    sid       = "WriteScores"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${local.score_output_arn}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "glue_score" {
+  name   = "glue-score"
+  role   = aws_iam_role.glue_score.id
+  policy = data.aws_iam_policy_document.glue_score.json
 }
 
 ################################################################################

@@ -23,6 +23,41 @@ output "glue_role_arn" {
   value       = aws_iam_role.glue.arn
 }
 
+output "score_job_name" {
+  description = "Name of the on-demand score-book Glue job: aws glue start-job-run --job-name ... --arguments '{\"--MODEL\":...,\"--INPUT\":...,\"--OUTPUT\":...}'."
+  value       = aws_glue_job.score_book.name
+}
+
+output "score_job_arn" {
+  description = "ARN of the score-book Glue job (for a schedule or a caller's glue:StartJobRun)."
+  value       = aws_glue_job.score_book.arn
+}
+
+output "score_role_arn" {
+  description = "ARN of the score-book job's IAM role: reads the models bucket and the books prefix, writes the scores prefix."
+  value       = aws_iam_role.glue_score.arn
+}
+
+output "score_input_s3_prefix" {
+  description = "Where books to score go (the job's --INPUT must lie under it)."
+  value       = "s3://${var.cleaned_bucket}/${var.score_input_prefix}"
+}
+
+output "score_output_s3_prefix" {
+  description = "Where the job's --OUTPUT and --REJECTS must lie."
+  value       = "s3://${var.cleaned_bucket}/${var.score_output_prefix}"
+}
+
+output "score_script_s3_uri" {
+  description = "Where the score-book job's script is, in the artifacts bucket."
+  value       = "s3://${var.artifacts_bucket}/${aws_s3_object.score_script.key}"
+}
+
+output "score_wheel_s3_uri" {
+  description = "Where the wheel the score-book job installs is, in the artifacts bucket."
+  value       = "s3://${var.artifacts_bucket}/${aws_s3_object.score_wheel.key}"
+}
+
 output "glue_security_configuration_name" {
   description = "Name of the Glue security configuration (SSE-KMS S3 and CloudWatch, CSE-KMS bookmarks)."
   value       = aws_glue_security_configuration.this.name

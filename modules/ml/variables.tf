@@ -231,6 +231,107 @@ variable "create_catalog_database" {
 }
 
 ################################################################################
+# Score-book job: batch scoring on Spark, started on demand
+################################################################################
+
+variable "score_script_path" {
+  description = "Local path of the score-book job's entry point, `training/batch/glue_score_job.py` (environments pass \"$${path.root}/../../training/batch/glue_score_job.py\"). Uploaded to `s3://{artifacts_bucket}/{code_prefix}glue_score_job.py`."
+  type        = string
+
+  validation {
+    condition     = endswith(var.score_script_path, ".py")
+    error_message = "score_script_path must name a .py file."
+  }
+}
+
+variable "score_wheel_path" {
+  description = "Local path of the creditscore wheel `make dist` builds (environments pass the one in dist/). Uploaded beside the scripts; the score-book job installs it through --additional-python-modules, so its entry points register the scorers."
+  type        = string
+
+  validation {
+    condition     = can(regex("(^|/)creditscore-[0-9][^/]*-py3-none-any\\.whl$", var.score_wheel_path))
+    error_message = "score_wheel_path must name a creditscore-VERSION-py3-none-any.whl file."
+  }
+}
+
+variable "score_additional_python_modules" {
+  description = "pip requirements the score-book job installs besides the wheel (whose own dependencies come pinned in it): what scoring imports beyond the wheel's base install and Glue 5.0's PySpark, at the versions of constraints.txt (tests/test_terraform.py holds them equal)."
+  type        = list(string)
+  default     = ["pandas==2.3.3", "pyarrow==21.0.0", "tqdm==4.67.1"]
+
+  validation {
+    condition     = alltrue([for r in var.score_additional_python_modules : can(regex("^[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+$", r))])
+    error_message = "score_additional_python_modules must be exact pins, NAME==VERSION."
+  }
+}
+
+variable "score_torch_index_url" {
+  description = "Extra package index the score-book job's pip reads (--python-modules-installer-option), for torch's CPU build: PyPI's torch is the CUDA one, gigabytes Glue would install for nothing."
+  type        = string
+  default     = "https://download.pytorch.org/whl/cpu"
+
+  validation {
+    condition     = startswith(var.score_torch_index_url, "https://")
+    error_message = "score_torch_index_url must be an https:// URL."
+  }
+}
+
+variable "score_input_prefix" {
+  description = "Key prefix in the cleaned bucket under which operators put the books to score (ends with /); the score-book role may read only this prefix of it."
+  type        = string
+  default     = "books/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*/$", var.score_input_prefix))
+    error_message = "score_input_prefix must be an S3 key prefix without a leading slash and ending with /, for example books/."
+  }
+}
+
+variable "score_output_prefix" {
+  description = "Key prefix in the cleaned bucket under which the score-book job writes scores and rejects (ends with /); the only prefix its role may write."
+  type        = string
+  default     = "scores/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.=-]+(/[A-Za-z0-9_.=-]+)*/$", var.score_output_prefix))
+    error_message = "score_output_prefix must be an S3 key prefix without a leading slash and ending with /, for example scores/."
+  }
+}
+
+variable "score_worker_type" {
+  description = "Worker type of the score-book job."
+  type        = string
+  default     = "G.1X"
+
+  validation {
+    condition     = contains(["G.1X", "G.2X", "G.4X", "G.8X"], var.score_worker_type)
+    error_message = "score_worker_type must be G.1X, G.2X, G.4X or G.8X."
+  }
+}
+
+variable "score_number_of_workers" {
+  description = "Number of workers of the score-book job (at least 2: a driver and an executor); more for a larger book."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.score_number_of_workers >= 2 && floor(var.score_number_of_workers) == var.score_number_of_workers
+    error_message = "score_number_of_workers must be a whole number of at least 2."
+  }
+}
+
+variable "score_max_concurrent_runs" {
+  description = "Runs of the score-book job at a time (each writes its own --OUTPUT; two runs given the same one would replace each other's parts)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.score_max_concurrent_runs >= 1 && var.score_max_concurrent_runs <= 10 && floor(var.score_max_concurrent_runs) == var.score_max_concurrent_runs
+    error_message = "score_max_concurrent_runs must be a whole number from 1 to 10."
+  }
+}
+
+################################################################################
 # Event trigger: raw objects -> EventBridge -> Glue workflow -> ETL job -> load job
 ################################################################################
 

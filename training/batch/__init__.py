@@ -11,6 +11,9 @@
 - :mod:`training.batch.run`: the run, where every row read is scored or rejected with why.
 - :mod:`training.batch.spark_scoring`: the same checks and scoring on a Spark DataFrame (``--engine spark``;
   a Glue job), the version broadcast as its verified files.
+- :mod:`training.batch.glue_score_job`: that Spark scoring as AWS Glue runs it, on ``s3://`` paths
+  (modules/ml's ``{prefix}-score-book``); :mod:`training.batch.s3_staging` stages those paths where Spark has
+  no S3 connector (local mode).
 
 It lives beside training because it is an offline job on the same stack (pandas, pyarrow: the ``train``
 extra).

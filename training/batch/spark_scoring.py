@@ -19,6 +19,7 @@ same answer here, from a file and from the API.
 :func:`score_with_spark` is ``creditscore score --engine spark``: a local session (AWS Glue supplies its
 own, with the same function), the file read by Spark (CSV columns as text, as a bank's export holds them;
 Parquet as typed), the scores and the rejects written as Spark writes: a directory of part files each.
+Both it and the Glue job (:mod:`training.batch.glue_score_job`) go through :func:`score_to`.
 """
 
 from __future__ import annotations
@@ -195,12 +196,46 @@ def read_rows(spark: SparkSession, data: str) -> DataFrame:
     raise BatchScoringError(f"{data}: expected a .csv or .parquet file or directory")
 
 
-def write_rows(rows: DataFrame, out: Path) -> None:
+def write_rows(rows: DataFrame, out: str | Path) -> None:
+    """``rows`` as Parquet when ``out`` ends with .parquet, else CSV: local, or ``s3://`` on Glue."""
     writer = rows.write.mode("overwrite")
-    if out.suffix == ".parquet":
+    if PurePosixPath(str(out)).suffix.lower() == ".parquet":
         writer.parquet(str(out))
     else:
         writer.csv(str(out), header=True, emptyValue="")
+
+
+def score_to(
+    spark: SparkSession,
+    loaded: LoadedModel,
+    data: str,
+    out: str | Path,
+    rejects: str | Path,
+    *,
+    id_column: str | None = None,
+    reasons: int = 0,
+) -> dict[str | None, int]:
+    """``data`` scored with ``loaded``: the scores to ``out``, the rejects to ``rejects`` (each a directory
+    of part files); the rows counted by reject reason, ``None`` for the rows scored. The one path of
+    ``creditscore score --engine spark`` and of the Glue job (training/batch/glue_score_job.py)."""
+    rows = read_rows(spark, data)
+    result = score_dataframe(rows, loaded, id_column=id_column, reasons=reasons).persist()
+    try:
+        ids = result.columns[0]
+        scored = result.where(F.col(REJECT_REASON).isNull())
+        write_rows(scored.drop(REJECT_REASON, REJECT_COLUMN, REJECT_VALUE), out)
+        refused = result.where(F.col(REJECT_REASON).isNotNull()).select(
+            ids,
+            F.col(REJECT_REASON).alias("reason"),
+            F.col(REJECT_COLUMN).alias("column"),
+            F.col(REJECT_VALUE).alias("value"),
+        )
+        write_rows(refused, rejects)
+        return {
+            row[REJECT_REASON]: int(row["count"]) for row in result.groupBy(REJECT_REASON).count().collect()
+        }
+    finally:
+        result.unpersist()
 
 
 def score_with_spark(settings: Settings, job: ScoringJob, spark: SparkSession | None = None) -> Summary:
@@ -221,24 +256,9 @@ def score_with_spark(settings: Settings, job: ScoringJob, spark: SparkSession | 
         from etl.spark import local_session
 
         spark = local_session("creditscore-score")
-    rows = read_rows(spark, job.data)
-    result = score_dataframe(rows, loaded, id_column=job.id_column, reasons=job.reasons).persist()
-    try:
-        ids = result.columns[0]
-        scored = result.where(F.col(REJECT_REASON).isNull())
-        write_rows(scored.drop(REJECT_REASON, REJECT_COLUMN, REJECT_VALUE), job.out)
-        refused = result.where(F.col(REJECT_REASON).isNotNull()).select(
-            ids,
-            F.col(REJECT_REASON).alias("reason"),
-            F.col(REJECT_COLUMN).alias("column"),
-            F.col(REJECT_VALUE).alias("value"),
-        )
-        write_rows(refused, rejects)
-        counted = {
-            row[REJECT_REASON]: int(row["count"]) for row in result.groupBy(REJECT_REASON).count().collect()
-        }
-    finally:
-        result.unpersist()
+    counted = score_to(
+        spark, loaded, job.data, job.out, rejects, id_column=job.id_column, reasons=job.reasons
+    )
     manifest = loaded.manifest
     summary = Summary(manifest.model, manifest.version, loaded.origin, job.data, job.out, rejects)
     summary.scored = counted.pop(None, 0)

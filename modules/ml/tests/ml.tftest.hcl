@@ -30,6 +30,8 @@ variables {
   glue_script_path      = "../../etl/glue_job.py"
   glue_load_script_path = "../../etl/glue_load_job.py"
   glue_libs_path        = "tests/fixtures/glue-libs.zip"
+  score_script_path     = "../../training/batch/glue_score_job.py"
+  score_wheel_path      = "tests/fixtures/creditscore-0.0.0-py3-none-any.whl"
 }
 
 provider "aws" {
@@ -254,7 +256,7 @@ run "defaults_plan" {
 
   assert {
     condition = alltrue([
-      for doc in [data.aws_iam_policy_document.glue, data.aws_iam_policy_document.sagemaker] :
+      for doc in [data.aws_iam_policy_document.glue_common, data.aws_iam_policy_document.sagemaker] :
       length([
         for st in doc.statement : st
         if st.effect == "Deny" && st.sid == "ArtifactsAreReadOnly" &&
@@ -266,8 +268,17 @@ run "defaults_plan" {
   }
 
   assert {
+    condition = alltrue([
+      for policy in [aws_iam_role_policy.glue.policy, aws_iam_role_policy.glue_score.policy] :
+      length([for st in jsondecode(policy).Statement : st if st.Effect == "Deny" && st.Sid == "ArtifactsAreReadOnly"]) == 1 &&
+      one([for st in jsondecode(policy).Statement : st.Resource if st.Sid == "DataKey"]) == var.kms_key_arn
+    ])
+    error_message = "Both Glue roles' policies hold the common statements: the artifacts-bucket Deny and the data key."
+  }
+
+  assert {
     condition = alltrue(flatten([
-      for doc in [data.aws_iam_policy_document.glue, data.aws_iam_policy_document.sagemaker] : [
+      for doc in [data.aws_iam_policy_document.glue, data.aws_iam_policy_document.glue_common, data.aws_iam_policy_document.glue_score, data.aws_iam_policy_document.sagemaker] : [
         for st in doc.statement : !anytrue([for r in st.resources : startswith(r, "arn:aws:s3:::creditscore-test-artifacts")])
         if st.effect == "Allow" && anytrue([for a in st.actions : startswith(a, "s3:Put") || startswith(a, "s3:Delete")])
       ]
@@ -302,6 +313,56 @@ run "defaults_plan" {
   assert {
     condition     = output.log_group_names != null && length(output.log_group_names) == 2
     error_message = "Both Glue log groups are outputs."
+  }
+
+  assert {
+    condition     = aws_glue_job.score_book.name == "creditscore-test-score-book" && aws_glue_job.score_book.glue_version == "5.0" && aws_glue_job.score_book.command[0].name == "glueetl" && aws_glue_job.score_book.command[0].python_version == "3" && aws_iam_role.glue_score.name == "creditscore-test-glue-score"
+    error_message = "The score-book job is a Glue 5.0 Spark job on Python 3, named from the prefix; its role is named from the prefix too."
+  }
+
+  assert {
+    condition     = aws_glue_job.score_book.worker_type == "G.1X" && aws_glue_job.score_book.number_of_workers == 2 && aws_glue_job.score_book.execution_property[0].max_concurrent_runs == 1 && aws_glue_job.score_book.security_configuration == aws_glue_security_configuration.this.name && aws_glue_job.score_book.timeout == 60
+    error_message = "The score-book job runs on two G.1X workers, one run at a time, with the module's security configuration."
+  }
+
+  assert {
+    condition     = aws_glue_job.score_book.command[0].script_location == "s3://creditscore-test-artifacts/glue/glue_score_job.py" && aws_s3_object.score_script.source_hash == filemd5("../../training/batch/glue_score_job.py") && aws_s3_object.score_script.kms_key_id == var.kms_key_arn && aws_s3_object.score_wheel.key == "glue/creditscore-0.0.0-py3-none-any.whl" && aws_s3_object.score_wheel.bucket == "creditscore-test-artifacts" && aws_s3_object.score_wheel.server_side_encryption == "aws:kms" && output.score_script_s3_uri == "s3://creditscore-test-artifacts/glue/glue_score_job.py" && output.score_wheel_s3_uri == "s3://creditscore-test-artifacts/glue/creditscore-0.0.0-py3-none-any.whl"
+    error_message = "The score-book script and the wheel are uploaded to the artifacts bucket's code prefix, KMS-encrypted, following the files."
+  }
+
+  assert {
+    condition = (
+      aws_glue_job.score_book.default_arguments["--MODELS_BUCKET"] == "creditscore-test-models" &&
+      aws_glue_job.score_book.default_arguments["--additional-python-modules"] == "s3://creditscore-test-artifacts/glue/creditscore-0.0.0-py3-none-any.whl,pandas==2.3.3,pyarrow==21.0.0,tqdm==4.67.1" &&
+      aws_glue_job.score_book.default_arguments["--python-modules-installer-option"] == "--extra-index-url https://download.pytorch.org/whl/cpu" &&
+      aws_glue_job.score_book.default_arguments["--job-bookmark-option"] == "job-bookmark-disable" &&
+      aws_glue_job.score_book.default_arguments["--enable-continuous-cloudwatch-log"] == "true" &&
+      aws_glue_job.score_book.default_arguments["--custom-logGroup-prefix"] == "/aws-glue/jobs/creditscore-test" &&
+      length(setintersection(keys(aws_glue_job.score_book.default_arguments), ["--extra-py-files", "--CLEANED_BUCKET", "--RAW_BUCKET", "--CUSTOMERS_TABLE", "--MODEL", "--INPUT", "--OUTPUT"])) == 0
+    )
+    error_message = "The score-book job's arguments: the models bucket, the wheel and the pinned modules (torch from the CPU index), the jobs' logs and metrics; no libs zip; the model, input and output come with each run."
+  }
+
+  assert {
+    condition = (
+      toset(one([for st in data.aws_iam_policy_document.glue_score.statement : st.resources if st.sid == "ReadModels"])) == toset(["arn:aws:s3:::creditscore-test-models/*"]) &&
+      toset(one([for st in data.aws_iam_policy_document.glue_score.statement : st.actions if st.sid == "ReadModels"])) == toset(["s3:GetObject"]) &&
+      toset(one([for st in data.aws_iam_policy_document.glue_score.statement : st.resources if st.sid == "ReadBooks"])) == toset(["arn:aws:s3:::creditscore-test-cleaned/books/*"]) &&
+      toset(one([for st in data.aws_iam_policy_document.glue_score.statement : st.actions if st.sid == "ReadBooks"])) == toset(["s3:GetObject"]) &&
+      toset(one([for st in data.aws_iam_policy_document.glue_score.statement : st.resources if st.sid == "WriteScores"])) == toset(["arn:aws:s3:::creditscore-test-cleaned/scores/*"]) &&
+      toset(flatten([for st in data.aws_iam_policy_document.glue_score.statement : [for c in st.condition : c.values] if st.sid == "ListBooksAndScores"])) == toset(["books/*", "scores/*"]) &&
+      toset(flatten([for st in data.aws_iam_policy_document.glue_score.statement : st.resources if st.effect == "Allow" && anytrue([for a in st.actions : startswith(a, "s3:Put") || startswith(a, "s3:Delete")])])) == toset(["arn:aws:s3:::creditscore-test-cleaned/scores/*"]) &&
+      !anytrue([for st in data.aws_iam_policy_document.glue_score.statement : anytrue([for a in st.actions : startswith(a, "dynamodb:") || a == "s3:*"])]) &&
+      !strcontains(aws_iam_role_policy.glue_score.policy, "creditscore-test-raw") &&
+      contains(data.aws_iam_policy_document.glue_score.source_policy_documents, data.aws_iam_policy_document.glue_common.json) &&
+      aws_iam_role_policy_attachment.glue_score_service.policy_arn == "arn:aws:iam::aws:policy/service-role/AWSGlueServiceRole"
+    )
+    error_message = "The score-book role reads the models and the books, writes only the scores prefix, uses the data key, reads its code; never raw, DynamoDB, or a write to the artifacts bucket."
+  }
+
+  assert {
+    condition     = !strcontains(aws_iam_role_policy.glue.policy, "creditscore-test-models") && output.score_input_s3_prefix == "s3://creditscore-test-cleaned/books/" && output.score_output_s3_prefix == "s3://creditscore-test-cleaned/scores/"
+    error_message = "The ETL's role gains nothing of the models bucket; the score prefixes are outputs."
   }
 }
 
@@ -591,18 +652,37 @@ run "rejects_bad_inputs" {
   command = plan
 
   variables {
-    glue_worker_type         = "Standard"
-    glue_number_of_workers   = 1
-    glue_libs_path           = "libs.tar.gz"
-    training_image_uri       = "docker.io/library/python:3.11"
-    training_source_key      = "/training/"
-    glue_load_script_path    = "etl/glue_load_job.txt"
-    customers_table_arn      = "arn:aws:s3:::creditscore-test-customers"
-    alarm_topic_arn          = "creditscore-test-alarms"
-    training_hyperparameters = { model = "xgboost-new-customer" }
+    glue_worker_type                = "Standard"
+    glue_number_of_workers          = 1
+    glue_libs_path                  = "libs.tar.gz"
+    training_image_uri              = "docker.io/library/python:3.11"
+    training_source_key             = "/training/"
+    glue_load_script_path           = "etl/glue_load_job.txt"
+    customers_table_arn             = "arn:aws:s3:::creditscore-test-customers"
+    alarm_topic_arn                 = "creditscore-test-alarms"
+    training_hyperparameters        = { model = "xgboost-new-customer" }
+    score_script_path               = "training/batch/glue_score_job"
+    score_wheel_path                = "dist/creditscore-0.1.0.tar.gz"
+    score_input_prefix              = "/books"
+    score_output_prefix             = "scores"
+    score_number_of_workers         = 1.5
+    score_max_concurrent_runs       = 0
+    score_additional_python_modules = ["pandas>=2"]
+    score_torch_index_url           = "http://download.pytorch.org/whl/cpu"
   }
 
-  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri, var.training_source_key, var.glue_load_script_path, var.customers_table_arn, var.alarm_topic_arn, var.training_hyperparameters]
+  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri, var.training_source_key, var.glue_load_script_path, var.customers_table_arn, var.alarm_topic_arn, var.training_hyperparameters, var.score_script_path, var.score_wheel_path, var.score_input_prefix, var.score_output_prefix, var.score_number_of_workers, var.score_max_concurrent_runs, var.score_additional_python_modules, var.score_torch_index_url]
+}
+
+run "score_prefixes_must_be_apart" {
+  command = plan
+
+  variables {
+    score_input_prefix  = "scores/books/"
+    score_output_prefix = "scores/"
+  }
+
+  expect_failures = [aws_glue_job.score_book]
 }
 
 run "setup" {
@@ -642,6 +722,11 @@ run "apply_with_event_trigger" {
   assert {
     condition     = output.glue_load_job_name == "creditscore-test-load-customers" && startswith(output.glue_load_job_arn, "arn:aws:glue:") && aws_glue_trigger.load_after_etl[0].state == "ACTIVATED"
     error_message = "The load job exists and its conditional trigger is active."
+  }
+
+  assert {
+    condition     = output.score_job_name == "creditscore-test-score-book" && startswith(output.score_job_arn, "arn:aws:glue:") && startswith(output.score_role_arn, "arn:aws:iam::") && output.score_role_arn != output.glue_role_arn && aws_glue_job.score_book.role_arn == output.score_role_arn && length([for t in [aws_glue_trigger.raw_objects, aws_glue_trigger.load_after_etl] : t if anytrue([for a in t[0].actions : a.job_name == output.score_job_name])]) == 0
+    error_message = "The score-book job exists and runs with its own role, not the ETL's; no trigger starts it."
   }
 }
 
