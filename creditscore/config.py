@@ -369,6 +369,27 @@ class Settings:
         "How often each worker adds the scores it gave to the dashboard's per-minute counts in the "
         "score-history table (one write per minute with scores); `/dashboard` lags by up to this.",
     )
+    stability_window_seconds: float = _setting(
+        SERVICE,
+        "3600",
+        _check_seconds,
+        "The window of live scores each model version's population and characteristic stability indices "
+        "(`creditscore_score_psi`, `creditscore_feature_csi`) compare with its training population.",
+    )
+    stability_min_observations: int = _setting(
+        SERVICE,
+        "1000",
+        _check_int(1, 100_000_000),
+        "Scores a version must have given in the window before its stability indices are reported (on "
+        "fewer, sampling noise alone reads as drift: about (bins - 1) / scores).",
+    )
+    stability_flush_seconds: float = _setting(
+        SERVICE,
+        "15",
+        _check_seconds,
+        "How often each worker adds the rows it scored to the stability counters and recomputes the "
+        "indices from every worker's counts; the figures lag by up to this.",
+    )
 
     access_log_sample: float = _setting(
         SERVICE,
@@ -431,6 +452,14 @@ class Settings:
         "A model call of at most this many rows, with no other call of that model running, runs on the "
         "event loop instead of the inference thread (the handoff costs more than such a call); 0 = always "
         "the thread.",
+    )
+    challenger_max_disagreement: float = _setting(
+        SERVED_MODELS,
+        "0.2",
+        _check_share,
+        "Largest share of customers a model's challenger may put in another FICO band than the champion "
+        "before the CreditscoreChallengerDisagrees alert fires (exported as "
+        "creditscore_challenger_max_disagreement).",
     )
 
     # Training.

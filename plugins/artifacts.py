@@ -32,6 +32,7 @@ import numpy as np
 
 from creditscore.domain.calibration import CALIBRATION_FILE, Calibration
 from creditscore.domain.scores import Scaling
+from creditscore.domain.stability import Reference, StabilityError
 from creditscore.errors import JobError
 from creditscore.plugin import SEGMENTS, Labels, Matrix, Model, Scorer, Vector
 from plugins.calibration import CalibratedModel
@@ -296,6 +297,10 @@ class Manifest:
     #: The inputs the model takes and how its features come from them (``inputs`` and ``derived`` in
     #: the JSON); None when its inputs are its features, plain numbers (every version published before).
     encoding: Encoding | None = None
+    #: The training population's score and input distributions, which the service compares the live ones
+    #: with (PSI and CSI, :mod:`creditscore.domain.stability`); None in versions published before it was
+    #: recorded (no stability figures for them).
+    reference: Reference | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -303,8 +308,9 @@ class Manifest:
         return self.encoding.names if self.encoding else self.features
 
     def to_json(self) -> bytes:
-        document = asdict(replace(self, encoding=None))
+        document = asdict(replace(self, encoding=None, reference=None))
         del document["encoding"]
+        del document["reference"]
         document["features"] = list(self.features)
         document["groups"] = list(self.groups)
         document["transforms"] = transforms_to_json(self.transforms)
@@ -312,6 +318,8 @@ class Manifest:
             del document["scaling"]
         if self.encoding is not None:
             document |= self.encoding.to_json()
+        if self.reference is not None:
+            document["reference"] = self.reference.to_json()
         return json.dumps(document, indent=2, sort_keys=True, allow_nan=False).encode()
 
     @classmethod
@@ -343,6 +351,7 @@ class Manifest:
         check_file_names(files, where)
         if not all(isinstance(digest, str) and _SHA256_RE.match(digest) for digest in files.values()):
             raise ArtifactError(f"{where}: every file needs a sha256 as 64 lowercase hex digits")
+        encoding = _encoding_from_json(document, features, where)
         return cls(
             model=model,
             plugin=get("plugin", dict),
@@ -358,8 +367,20 @@ class Manifest:
             code_version=get("code_version", str),
             transforms=transforms_from_json(document.get("transforms", {}), features, where),
             scaling=_scaling_from_json(document.get("scaling"), where),
-            encoding=_encoding_from_json(document, features, where),
+            encoding=encoding,
+            reference=_reference_from_json(
+                document.get("reference"), encoding.names if encoding else features, where
+            ),
         )
+
+
+def _reference_from_json(value: object, inputs: Sequence[str], where: str) -> Reference | None:
+    if value is None:
+        return None
+    try:
+        return Reference.from_json(value, inputs, f"{where}: field 'reference'")
+    except StabilityError as error:
+        raise ArtifactError(str(error)) from None
 
 
 def _encoding_from_json(document: Mapping[str, Any], features: Sequence[str], where: str) -> Encoding | None:

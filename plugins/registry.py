@@ -8,6 +8,8 @@ Layout (formats in :mod:`plugins.artifacts`)::
     s3://{models}/{model}/{version}/report/{file}   the training run's report.json and charts (optional)
     s3://{models}/{model}/{version}/manifest.json   written after every file
     s3://{models}/{model}/current.json              {"version", "previous", "updated_at"}, moved last
+    s3://{models}/{model}/challenger.json           an optional challenger (plugins.challengers)
+    s3://{models}/{model}/decisions/{time}.json     each promotion of a challenger, written once
 
 A reader that follows the pointer therefore always finds a complete version. A version is immutable: the
 manifest is written with ``If-None-Match: *`` and a version whose manifest exists is never re-uploaded.
@@ -21,15 +23,17 @@ The version stays published either way, so it can be inspected and promoted by h
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from creditscore import aws
 from creditscore.config import Settings
+from creditscore.domain.challenger import MODES, Mode
 from creditscore.errors import JobError
 from creditscore.plugin import Model, Scorer
 from plugins.artifacts import (
@@ -44,8 +48,11 @@ from plugins.artifacts import (
     verify,
     version_prefix,
 )
+from plugins.challengers import DECISIONS_FOLDER, Challenger, Decision, challenger_key, decision_key
 
 REPORT_FOLDER: Final = "report"
+#: A split challenger's share of customers when none is given: small, as a first exposure should be.
+DEFAULT_SPLIT_SHARE: Final = 0.1
 _PRECONDITION_CODES: Final = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 
 
@@ -318,3 +325,82 @@ class Registry:
         pointer = Pointer(target, tuple(older), _now())
         self._put(pointer_key(model), pointer.to_json(), IfMatch=str(etag))
         return pointer
+
+    # --- the challenger (plugins.challengers) ----------------------------------------------------------
+
+    def _challenger(self, model: str) -> tuple[Challenger | None, str | None]:
+        found = self._get(challenger_key(model))
+        if found is None:
+            return None, None
+        data, etag = found
+        return Challenger.from_json(data, f"s3://{self.bucket}/{challenger_key(model)}"), etag
+
+    def challenger(self, model: str) -> Challenger | None:
+        """The model's challenger; None when it has none (never set, or cleared)."""
+        record = self._challenger(model)[0]
+        return record if record is not None and record.version is not None else None
+
+    def _write_challenger(self, model: str, record: Challenger, etag: str | None) -> None:
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        self._put(challenger_key(model), record.to_json(), **condition)
+
+    def set_challenger(
+        self, model: str, version: str, mode: str = "shadow", share: float | None = None
+    ) -> Challenger:
+        """Name ``version`` (its files verified first) ``model``'s challenger, replacing any other one.
+
+        Shadow mode takes no share (every request is scored by both); split takes a share in (0, 1],
+        :data:`DEFAULT_SPLIT_SHARE` when not given."""
+        if mode not in MODES:
+            raise RegistryError(f"a challenger's mode is one of {', '.join(MODES)}; got {mode!r}")
+        if mode == "shadow" and share is not None:
+            raise RegistryError("a share applies to split mode only: in shadow mode every request is scored")
+        chosen = 1.0 if mode == "shadow" else (DEFAULT_SPLIT_SHARE if share is None else share)
+        if not 0 < chosen <= 1:
+            raise RegistryError(f"a split's share must be above 0 and at most 1; got {chosen}")
+        if self.current_version(model) == version:
+            raise RegistryError(f"{model} {version} is the current version: it cannot challenge itself")
+        self.verified_files(model, version)
+        etag = self._challenger(model)[1]
+        record = Challenger(version, cast(Mode, mode), chosen, _now())
+        self._write_challenger(model, record, etag)
+        return record
+
+    def clear_challenger(self, model: str) -> Challenger | None:
+        """Stop challenging (the service unloads the challenger); the cleared one, None if there was none."""
+        record, etag = self._challenger(model)
+        if record is None or record.version is None:
+            return None
+        self._write_challenger(model, Challenger(None, record.mode, record.share, _now()), etag)
+        return record
+
+    def promote_challenger(self, model: str, by: str, figures: Mapping[str, Any] | None = None) -> Decision:
+        """Make the challenger current (through the pointer's compare-and-swap, so the replaced version is
+        on its history for a rollback), clear it, and record the decision with ``figures``.
+
+        Run again after a failure part-way, it finishes the job: a challenger that is current already is
+        only cleared and recorded."""
+        record, etag = self._challenger(model)
+        if record is None or record.version is None:
+            raise RegistryError(f"{model} has no challenger to promote")
+        self.verified_files(model, record.version)
+        expected = self._pointer(model)
+        current = expected[0]
+        replaced = current.version if current else None
+        if replaced == record.version:
+            replaced = current.previous[0] if current and current.previous else None
+        else:
+            self._move_pointer(model, record.version, expected)
+        self._write_challenger(model, Challenger(None, record.mode, record.share, _now()), etag)
+        decision = Decision(model, record.version, replaced, record.mode, by, _now(), dict(figures or {}))
+        self._put(decision_key(model, decision.at, record.version), decision.to_json(), IfNoneMatch="*")
+        return decision
+
+    def decisions(self, model: str) -> list[dict[str, Any]]:
+        """Every recorded promotion of ``model``'s challengers, oldest first."""
+        prefix = f"{model}/{DECISIONS_FOLDER}/"
+        documents = []
+        for key in sorted(self._sizes(prefix)):
+            if (found := self._get(key)) is not None:
+                documents.append(json.loads(found[0]))
+        return documents

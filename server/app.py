@@ -7,7 +7,9 @@ load before the worker accepts requests; a watcher then follows each model's cur
 Inference runs in a bounded thread pool with the frameworks' own thread pools pinned to one thread: left at
 their defaults, XGBoost/OpenMP and torch start a thread per core in every worker and the workers fight over
 the cores. A flusher writes the dashboard's score counts
-(:mod:`server.score_stats`) every ``CREDITSCORE_STATS_FLUSH_SECONDS`` and once more when the worker stops.
+(:mod:`server.score_stats`) every ``CREDITSCORE_STATS_FLUSH_SECONDS`` and once more when the worker stops;
+another updates the models' stability indices (:mod:`server.stability`) every
+``CREDITSCORE_STABILITY_FLUSH_SECONDS``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from creditscore.domain.scores import Scaling
 from plugins.artifacts import code_version
 from plugins.manager import installed
 from plugins.registry import Registry
-from server import dashboard, loop_lag, openapi, routes, schemas
+from server import dashboard, loop_lag, metrics, openapi, routes, schemas
 from server.admission import Admission
 from server.middleware import ADMISSION, APP_SETTINGS, ROUTE_TABLE, authenticate, observe, problems, shed
 from server.model_registry import ModelRegistry
@@ -42,6 +44,7 @@ from server.routes import METRICS_SCOPE, Route
 from server.score_stats import ScoreStats
 from server.scoring import Scoring
 from server.service import SERVICE, Service
+from server.stability import StabilityMonitor
 
 OPENAPI: Final = web.AppKey("openapi", dict)
 
@@ -277,6 +280,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         config=dynamodb_config,
         **aws.client_kwargs(settings, "dynamodb"),
     ) as dynamodb:
+        stability = StabilityMonitor(
+            Scaling.from_settings(settings),
+            settings.stability_window_seconds,
+            settings.stability_min_observations,
+        )
         registry = ModelRegistry(
             store,
             settings.models,
@@ -286,6 +294,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             settings.inference_threads,
             settings.model_max_bytes,
             settings.inline_rows,
+            observers=stability.observer,
         )
         scoring = Scoring(
             registry,
@@ -298,7 +307,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             dynamodb, settings.customers_table, settings.score_history_table, settings.pseudonym_key
         )
         stats = ScoreStats(repository.call, settings.score_history_table)
-        app[SERVICE] = Service(settings, registry, repository, scoring, stats)
+        app[SERVICE] = Service(settings, registry, repository, scoring, stats, stability)
+        # Exported so that the disagreement alert reads the configured limit, not a number of its own.
+        metrics.CHALLENGER_MAX_DISAGREEMENT.set(settings.challenger_max_disagreement)
         await registry.check()
         # What start-up made (modules, the models) lives about as long as the worker: out of the
         # collector's sight, a full collection no longer walks it and stalls every request meanwhile. A
@@ -311,6 +322,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         ]
         stopping = asyncio.Event()
         flusher = asyncio.create_task(stats.run(settings.stats_flush_seconds, stopping))
+        stability_updater = asyncio.create_task(stability.run(settings.stability_flush_seconds, stopping))
         try:
             yield
         finally:
@@ -321,6 +333,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             # The flusher writes what is left before the DynamoDB client closes.
             stopping.set()
             await flusher
+            await stability_updater
             await registry.close()
     executor.shutdown(wait=True)
 

@@ -17,17 +17,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import structlog
 
 from creditscore.plugin import Matrix, Model, Vector
-from server.metrics import MODEL_BATCH_SIZE, MODEL_INFERENCE
+from server.metrics import EXPLAIN_FAILURES, MODEL_BATCH_SIZE, MODEL_INFERENCE
+
+log = structlog.get_logger(__name__)
 
 # float32's largest finite value: above it a model's input is already infinite.
 FLOAT32_MAX: Final = float(np.finfo(np.float32).max)
+
+#: Told of every model call that succeeded: the rows scored and their PDs (server.stability counts them).
+BatchObserver = Callable[[Matrix, Vector], None]
 
 
 class UnscorableRows(ValueError):
@@ -57,7 +64,8 @@ class Batcher:
     """One model version's request queue, with at most ``concurrency`` batches in the executor at once.
 
     ``max_rows`` caps a batch's rows (one request larger than that goes alone, whole); 1 turns grouping
-    off. Bound to the event loop it is first used on.
+    off. ``observe`` is told of every batch scored, in the inference thread. Bound to the event loop it is
+    first used on.
     """
 
     def __init__(
@@ -69,6 +77,7 @@ class Batcher:
         max_rows: int,
         concurrency: int,
         inline_rows: int = 0,
+        observe: BatchObserver | None = None,
     ) -> None:
         if max_rows < 1 or concurrency < 1:
             raise ValueError(f"max_rows and concurrency must be at least 1; got {max_rows}, {concurrency}")
@@ -78,6 +87,7 @@ class Batcher:
         self._executor = executor
         self._max_rows = max_rows
         self._inline_rows = inline_rows
+        self._observe = observe
         self._queue: deque[_Request] = deque()
         # asyncio primitives bind to a loop on first use, so these may be made outside one.
         self._slots = asyncio.Semaphore(concurrency)
@@ -88,6 +98,11 @@ class Batcher:
 
     async def predict(self, rows: Matrix, explain: bool = False) -> Prediction:
         """PDs of ``rows`` (n, features), and their contributions when ``explain``."""
+        return await self.submit(rows, explain)
+
+    def submit(self, rows: Matrix, explain: bool = False) -> asyncio.Future[Prediction]:
+        """:meth:`predict` queued now, its result to come in the future: for a caller that queues rows
+        behind others without waiting for them (a shadow challenger's, server.challengers)."""
         if self._closed:
             raise RuntimeError(f"the batcher of {self.name} {self.version} is closed")
         if rows.ndim != 2:
@@ -100,7 +115,7 @@ class Batcher:
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(self._dispatch(), name=f"batcher {self.name}")
         self._wakeup.set()
-        return await future
+        return future
 
     async def close(self) -> None:
         """Refuse new requests, score every queued one, then return."""
@@ -206,14 +221,30 @@ class Batcher:
     def _call(self, rows: Matrix, explain_rows: Matrix | None) -> tuple[Vector, Matrix | None]:
         started = time.perf_counter()
         pd = self.model.predict_pd(rows)
-        contributions = None if explain_rows is None else self.model.explain(explain_rows)
+        contributions = None if explain_rows is None else self._explain(explain_rows)
         MODEL_INFERENCE.labels(model=self.name, version=self.version).observe(time.perf_counter() - started)
         MODEL_BATCH_SIZE.labels(model=self.name).observe(len(rows))
         # A plugin's miscount would otherwise hand requests each other's results.
         explained = 0 if explain_rows is None else len(explain_rows)
         if len(pd) != len(rows) or (contributions is not None and len(contributions) != explained):
             raise RuntimeError(f"{self.name} {self.version} returned results for another number of rows")
+        if self._observe is not None:
+            try:
+                self._observe(rows, pd)
+            except Exception:
+                # Monitoring must never cost a client its score.
+                log.exception("batch_observer_failed", model=self.name, version=self.version)
         return pd, contributions
+
+    def _explain(self, rows: Matrix) -> Matrix | None:
+        """The rows' contributions, or None when the plugin's explanation raises: the scores stand without
+        this model's reasons, rather than a client losing its score to them."""
+        try:
+            return self.model.explain(rows)
+        except Exception:
+            EXPLAIN_FAILURES.labels(model=self.name, version=self.version).inc()
+            log.exception("explain_failed", model=self.name, version=self.version)
+            return None
 
 
 def _checked(pd: Vector, contributions: Matrix | None) -> Prediction | UnscorableRows:

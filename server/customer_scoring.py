@@ -19,13 +19,14 @@ from aiohttp import web
 from creditscore.domain import identity
 from creditscore.domain.scores import band
 from creditscore.domain.storage import HISTORY_SORT_KEY
-from server import idempotency, metrics
+from server import challengers, idempotency, metrics
 from server.batching import UnscorableRows
 from server.problems import ProblemError, unscorable
 from server.repository import AmbiguousLookup, Item, LookupField, Refused, decimals
 from server.request_context import API_KEY_ID, log_customer
 from server.schemas import (
     Aggregation,
+    ChallengerScore,
     CustomerInfo,
     ExistingCustomerConflict,
     ExistingCustomerRequest,
@@ -38,7 +39,7 @@ from server.schemas import (
     NewCustomerResponse,
     now_iso,
 )
-from server.scoring import APPLICATION, MissingFeatures, application_row, matrix, reasons
+from server.scoring import APPLICATION, MissingFeatures, application_row, reasons
 from server.service import Service, service
 
 NEW_CUSTOMER_PATH: Final = "/api/v1/predict-new-customer"
@@ -55,31 +56,42 @@ async def score_new_customer(request: web.Request, form: NewCustomerRequest) -> 
     once = idempotency.of(request, NEW_CUSTOMER_PATH, form, caller)
     if (earlier := await idempotency.earlier_answer(svc.repository, once)) is not None:
         return earlier
-    served = svc.scoring.new_customer_model()
-    request["models"] = {served.name: served.version}
     features = application_row(form)
+    # The champion, or its split challenger for the customers the split gives it; a shadow one beside it.
+    champion = svc.scoring.new_customer_model()
     try:
-        rows = matrix([features], served.features)
+        scored = await svc.scoring.predict(svc.scoring.pick(champion, form.national_id), [features], True)
     except MissingFeatures as error:
         raise ProblemError(
-            503, "model-unavailable", f"{served.name} takes features an application does not give: {error}"
+            503,
+            "model-unavailable",
+            f"{champion.name} takes features an application does not give: {error}",
         ) from None
-    try:
-        prediction = await served.batcher.predict(rows, explain=True)
     except UnscorableRows as error:
         raise unscorable(error, "body") from None
+    pick, rows, prediction = scored.pick, scored.rows, scored.prediction
+    served = pick.served
+    request["models"] = {served.name: served.version}
     assert prediction.contributions is not None
     pd = float(prediction.pd[0])
     score = svc.scoring.scaling_of(served).score(pd)
-    entry = HistoryEntry(
-        scored_at=now_iso(),
-        request_id=request["request_id"],
-        segment="new",
-        predicted_score=score,
-        predicted_group=band(score),
-        basis=APPLICATION,
-        models={served.name: ModelScore(score=score, probability_of_default=pd, version=served.version)},
-        api_key_id=caller,
+    shadowed = challengers.collect(scored.shadow, [score])
+    entry = _beside(
+        HistoryEntry(
+            scored_at=now_iso(),
+            request_id=request["request_id"],
+            segment="new",
+            predicted_score=score,
+            predicted_group=band(score),
+            basis=APPLICATION,
+            models={
+                served.name: ModelScore(
+                    score=score, probability_of_default=pd, version=served.version, role=pick.role
+                )
+            },
+            api_key_id=caller,
+        ),
+        {served.name: shadowed[0]} if shadowed else {},
     )
     info = CustomerInfo.model_validate(form.model_dump(include=set(CUSTOMER_FIELDS)))
     customer = {
@@ -97,7 +109,7 @@ async def score_new_customer(request: web.Request, form: NewCustomerRequest) -> 
             predicted_group=entry.predicted_group,
             probability_of_default=pd,
             customer_info=info,
-            model=ModelRef(name=served.name, version=served.version),
+            model=ModelRef(name=served.name, version=served.version, role=pick.role),
             reasons=reasons([svc.scoring.explained(served, rows[0], prediction.contributions[0])]),
             request_id=entry.request_id,
             timestamp=entry.scored_at,
@@ -128,17 +140,20 @@ async def score_existing_customer(request: web.Request, body: ExistingCustomerRe
         combined = await svc.scoring.stored_customer(customer)
         request["models"] = {name: r.version for name, r in combined.results.items()}
         national_id = str(customer["national_id"])
-        entry = HistoryEntry(
-            scored_at=now_iso(),
-            request_id=request["request_id"],
-            segment="existing",
-            predicted_score=combined.score,
-            predicted_group=combined.band,
-            basis=combined.basis,
-            models=combined.model_scores(),
-            missing_models=sorted(combined.missing),
-            missing_reasons=combined.missing,
-            api_key_id=caller,
+        entry = _beside(
+            HistoryEntry(
+                scored_at=now_iso(),
+                request_id=request["request_id"],
+                segment="existing",
+                predicted_score=combined.score,
+                predicted_group=combined.band,
+                basis=combined.basis,
+                models=combined.model_scores(),
+                missing_models=sorted(combined.missing),
+                missing_reasons=combined.missing,
+                api_key_id=caller,
+            ),
+            combined.challengers,
         )
         answer = _json(
             ExistingCustomerResponse(
@@ -208,6 +223,12 @@ def _holds(customer: Item, lookup: LookupField, value: str) -> bool:
 
 def _customer_info(item: Mapping[str, Any]) -> CustomerInfo:
     return CustomerInfo.model_validate({name: str(item.get(name, "")) for name in CUSTOMER_FIELDS})
+
+
+def _beside(entry: HistoryEntry, shadowed: Mapping[str, ChallengerScore]) -> HistoryEntry:
+    """``entry`` with the shadow challengers' scores, when there are any: a record scored without one stays
+    as it always was."""
+    return entry.model_copy(update={"challengers": dict(shadowed)}) if shadowed else entry
 
 
 def _stored(entry: HistoryEntry) -> Item:

@@ -23,14 +23,18 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from creditscore.domain.scores import BAND_NAMES, BANDS, MAX_SCORE
+from server import challengers
+from server.model_registry import ServedChallenger, ServedModel
 from server.problems import invalid
-from server.routes import json_response
+from server.routes import json_response, stability_info
 from server.schemas import (
     BandCount,
     BinCount,
+    DashboardChallenger,
     DashboardModel,
     DashboardQuery,
     DashboardResponse,
+    StabilityInfo,
     VolumeBucket,
     now_iso,
 )
@@ -113,14 +117,46 @@ async def dashboard_data(request: web.Request) -> web.Response:
         segments={segment: total(SEGMENT_PREFIX + segment) for segment in SEGMENTS},
         # In the configured order (new-customer model first), not the order the loads finished in.
         models=[
-            DashboardModel(name=s.name, version=s.version, segment=s.segment)
+            _model(s, stability_info(svc, s))
             for name in svc.settings.models
             if (s := served.get(name)) is not None
+        ],
+        challengers=[
+            _challenger(name, c) for name in svc.settings.models if (c := svc.registry.challenger(name))
         ],
         generated_at=now_iso(),
         stats_flush_seconds=svc.settings.stats_flush_seconds,
     )
     return json_response(body)
+
+
+def _model(served: ServedModel, stability: StabilityInfo) -> DashboardModel:
+    known = {name: f.csi for name, f in stability.features.items() if f.csi is not None}
+    shifted = max(known, key=known.__getitem__) if known else None
+    return DashboardModel(
+        name=served.name,
+        version=served.version,
+        segment=served.segment,
+        stability=stability.status,
+        psi=stability.psi,
+        psi_reading=stability.reading,
+        shifted_input=shifted,
+        shifted_csi=None if shifted is None else known[shifted],
+        shifted_reading=None if shifted is None else stability.features[shifted].reading,
+    )
+
+
+def _challenger(model: str, challenger: ServedChallenger) -> DashboardChallenger:
+    figures = challengers.agreement(model, challenger.version)
+    return DashboardChallenger(
+        model=model,
+        version=challenger.version,
+        mode=challenger.mode,
+        share=challenger.share,
+        compared=figures.compared,
+        band_agreement=figures.band_agreement,
+        mean_absolute_difference=figures.mean_difference,
+    )
 
 
 def _asset(name: str, content_type: str) -> web.Response:

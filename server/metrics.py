@@ -9,12 +9,15 @@ default in-process registry is used.
 
 Gauges say how to combine processes: requests in flight add up over live workers (``livesum``); a model
 version is in service while any live worker serves it (``livemax``). A dead worker's live gauges are
-dropped by ``mark_process_dead`` in the runner; its counters stay in the sums, as counters should.
+dropped by ``mark_process_dead`` in the runner; its counters stay in the sums, as counters should. Every
+worker computes the same stability indices from the summed counters, so their gauges keep the value
+written last (``livemostrecent``).
 """
 
 from __future__ import annotations
 
 import functools
+import glob
 import os
 from typing import Final
 
@@ -104,10 +107,88 @@ REASONS_SUPPRESSED: Final = Counter(
     "not_citable.",
     ["model", "feature", "why"],
 )
+EXPLAIN_FAILURES: Final = Counter(
+    f"{PREFIX}explain_failures_total",
+    "Model calls whose explanation raised, by model and version: the scores were given without that "
+    "model's reasons.",
+    ["model", "version"],
+)
 MODEL_RELOADS: Final = Counter(
     f"{PREFIX}model_reloads_total",
     "Model version checks that loaded something, by result (loaded, failed).",
     ["model", "result"],
+)
+CHALLENGER_INFO: Final = Gauge(
+    f"{PREFIX}challenger_info",
+    "For each model's challenger in service: its share of customers (1 in shadow mode), by version and mode.",
+    ["model", "version", "mode"],
+    multiprocess_mode="livemax",
+)
+CHALLENGER_SCORES: Final = Counter(
+    f"{PREFIX}challenger_scores_total",
+    "Customers a challenger scored, by result: scored (in time for the score record), late (after the "
+    "answer: metrics only), failed (its inference raised; the answer was the champion's), decided (split: "
+    "the challenger's score was the answer).",
+    ["model", "version", "mode", "result"],
+)
+CHALLENGER_AGREEMENT: Final = Counter(
+    f"{PREFIX}challenger_band_agreement_total",
+    "Shadow comparisons of a challenger with its champion on one customer, by whether both gave one band.",
+    ["model", "agree"],
+)
+CHALLENGER_DIFFERENCE: Final = Histogram(
+    f"{PREFIX}challenger_score_difference",
+    "|challenger score - champion score| in points, per customer compared in shadow (mean = sum / count).",
+    ["model"],
+    buckets=(1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 250, 550),
+)
+CHALLENGER_INFERENCE: Final = Histogram(
+    f"{PREFIX}challenger_inference_seconds",
+    "Time from submitting rows to a challenger until its scores came back (queue and model call).",
+    ["model"],
+    buckets=_LATENCY_BUCKETS,
+)
+CHALLENGER_MAX_DISAGREEMENT: Final = Gauge(
+    f"{PREFIX}challenger_max_disagreement",
+    "CREDITSCORE_CHALLENGER_MAX_DISAGREEMENT: the band disagreement rate above which the alert fires.",
+    multiprocess_mode="livemax",
+)
+
+# Stability (server.stability): each worker adds its counts per bin to the counters (summed over the host's
+# workers), and from those sums every worker computes the same indices; the gauges keep the one written last.
+#: The counters' names as read back (:func:`counter_totals`): without the ``_total`` of their samples.
+SCORE_BINS_NAME: Final = f"{PREFIX}score_bin_observations"
+FEATURE_BINS_NAME: Final = f"{PREFIX}feature_bin_observations"
+SCORE_BIN_OBSERVATIONS: Final = Counter(
+    f"{SCORE_BINS_NAME}_total",
+    "Scores a model version gave, by 50-point bin (its lower edge), for the population stability index.",
+    ["model", "version", "bin"],
+)
+FEATURE_BIN_OBSERVATIONS: Final = Counter(
+    f"{FEATURE_BINS_NAME}_total",
+    "Rows a model version scored, by feature and by the feature's bin in the version's training reference "
+    "(0, 1, ... or missing), for the characteristic stability index.",
+    ["model", "version", "feature", "bin"],
+)
+SCORE_PSI: Final = Gauge(
+    f"{PREFIX}score_psi",
+    "Population stability index of a model version's scores over CREDITSCORE_STABILITY_WINDOW_SECONDS "
+    "against its training population: < 0.1 stable, 0.1-0.25 watch, > 0.25 act; NaN below "
+    "CREDITSCORE_STABILITY_MIN_OBSERVATIONS.",
+    ["model", "version"],
+    multiprocess_mode="livemostrecent",
+)
+FEATURE_CSI: Final = Gauge(
+    f"{PREFIX}feature_csi",
+    "Characteristic stability index of one input of a model version over the window, read like the PSI.",
+    ["model", "version", "feature"],
+    multiprocess_mode="livemostrecent",
+)
+STABILITY_OBSERVATIONS: Final = Gauge(
+    f"{PREFIX}stability_observations",
+    "Scores of a model version the stability indices were computed from (the window's, all workers).",
+    ["model", "version"],
+    multiprocess_mode="livemostrecent",
 )
 
 
@@ -120,6 +201,26 @@ def http_requests(route: str, method: str, status: int) -> Counter:
 @functools.lru_cache(maxsize=256)
 def http_duration(route: str) -> Histogram:
     return HTTP_DURATION.labels(route)
+
+
+def counter_totals(*names: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """The value of each counter named (without ``_total``) by label set (sorted (name, value) pairs),
+    summed over the host's workers in multiprocess mode. Reads only the counters' files: no gauge or
+    histogram is parsed."""
+    if os.environ.get(MULTIPROC_ENV):
+        files = glob.glob(os.path.join(os.environ[MULTIPROC_ENV], "counter_*.db"))
+        collected = multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+    else:
+        collected = REGISTRY.collect()
+    totals: dict[str, dict[tuple[tuple[str, str], ...], float]] = {name: {} for name in names}
+    for metric in collected:
+        if metric.name not in totals:
+            continue
+        found = totals[metric.name]
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return totals
 
 
 def render() -> tuple[bytes, str]:

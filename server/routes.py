@@ -15,8 +15,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from creditscore.domain.scores import band
+from creditscore.domain.stability import reading
+from plugins.artifacts import Manifest
 from plugins.encoding import MISSING_VALUE, NON_NUMERIC, UNKNOWN_CODE, decode_rows
-from server import customer_scoring, metrics, request_json
+from server import challengers, customer_scoring, metrics, request_json
 from server.batching import UnscorableRows
 from server.model_registry import ServedModel
 from server.problems import MAX_LISTED, ProblemError, invalid, invalid_fields, unscorable
@@ -24,14 +26,17 @@ from server.repository import CursorError
 from server.request_context import log_customer
 from server.schemas import (
     ExistingCustomerRequest,
+    FeatureStability,
     FieldProblem,
     Health,
     HistoryEntry,
     HistoryQuery,
     HistoryResponse,
+    ModelInput,
     ModelScore,
     ModelsResponse,
     NewCustomerRequest,
+    NumberFormatInfo,
     Readiness,
     ReloadResponse,
     ScalingInfo,
@@ -39,6 +44,7 @@ from server.schemas import (
     ScoreResponse,
     ScoreResult,
     ServedModelInfo,
+    StabilityInfo,
 )
 from server.scoring import matrix
 from server.service import Service, service
@@ -201,7 +207,10 @@ async def _scored_rows(
     if served is not None:
         request["models"] = {served.name: served.version}
         rows = matrix(body.rows, served.features, served.manifest.encoding)
-        pds = (await served.batcher.predict(rows)).pd
+        queued = served.batcher.submit(rows)
+        # No national ID here, so no split: a shadow challenger only (behind the champion), in the metrics.
+        shadow = svc.scoring.shadow(svc.scoring.pick(served, None), body.rows)
+        pds = (await queued).pd
         scaling = svc.scoring.scaling_of(served)
         for pd in map(float, pds):
             points = scaling.score(pd)
@@ -214,6 +223,7 @@ async def _scored_rows(
                     model_scores={served.name: model_score},
                 )
             )
+        challengers.collect(shadow, [result.score for result in results])
         return results
     for combined in await svc.scoring.combined(body.rows):
         request["models"] = {name: r.version for name, r in combined.results.items()}
@@ -299,10 +309,59 @@ async def models(request: web.Request) -> web.Response:
             metrics=s.manifest.metrics.get("test", {}),
             created_at=s.manifest.created_at,
             scaling=ScalingInfo(**asdict(svc.scoring.scaling_of(s))),
+            stability=stability_info(svc, s),
+            inputs=model_inputs(s.manifest),
         )
         for s in served.values()
     ]
     return json_response(ModelsResponse(models=infos))
+
+
+def model_inputs(manifest: Manifest) -> list[ModelInput]:
+    """How the version reads each value of a row: its mapping's codes and formats, else plain numbers."""
+    if manifest.encoding is None:
+        return [
+            ModelInput(name=name, codes=None, unknown_code=None, missing="keep", number_format=None)
+            for name in manifest.features
+        ]
+    return [
+        ModelInput(
+            name=spec.name,
+            codes=[code for code, _ in spec.codes] or None,
+            unknown_code=spec.unknown if spec.codes else None,
+            missing=spec.missing,
+            number_format=None if spec.number is None else NumberFormatInfo(**spec.number.to_json()),
+        )
+        for spec in manifest.encoding.inputs
+    ]
+
+
+def stability_info(svc: Service, served: ServedModel) -> StabilityInfo:
+    """``served``'s stability figures as this worker last computed them (for the host's workers)."""
+    monitor = svc.stability
+    figures = monitor.figures(served.name, served.version)
+    if served.manifest.reference is None or figures is None:
+        return StabilityInfo(
+            status="no_reference" if served.manifest.reference is None else "not_enough_data",
+            window_seconds=monitor.window,
+            min_observations=monitor.min_observations,
+            observations=0,
+            psi=None,
+            reading=None,
+            features={},
+        )
+    return StabilityInfo(
+        status="not_enough_data" if figures.psi is None else "ok",
+        window_seconds=figures.window_seconds,
+        min_observations=figures.min_observations,
+        observations=figures.observations,
+        psi=figures.psi,
+        reading=figures.psi_reading,
+        features={
+            name: FeatureStability(csi=csi, reading=None if csi is None else reading(csi))
+            for name, csi in figures.features.items()
+        },
+    )
 
 
 async def reload_models(request: web.Request) -> web.Response:

@@ -224,9 +224,18 @@ class CustomerInfo(_Response):
     phone_number: str
 
 
+Role = Literal["champion", "challenger"]
+#: Which version decided a model's score: the current one, or the challenger a split sent this customer to.
+_ROLE_MEANING: Final = (
+    "champion: the model's current version scored; challenger: a split sent this customer to the model's "
+    "challenger version (named in `version`)"
+)
+
+
 class ModelRef(_Response):
     name: str
     version: str
+    role: Role = Field(default="champion", description=_ROLE_MEANING)
 
 
 class Reason(_Response):
@@ -258,6 +267,18 @@ class ModelScore(_Response):
     score: int
     probability_of_default: float
     version: str
+    role: Role = Field(default="champion", description=_ROLE_MEANING)
+
+
+class ChallengerScore(_Response):
+    """A shadow challenger's score of the same customer, recorded beside the champion's; never the answer."""
+
+    version: str
+    mode: Literal["shadow"] = "shadow"
+    score: int
+    probability_of_default: float
+    band: str
+    seconds: float = Field(description="Time from submitting the rows to the challenger to its scores")
 
 
 class Aggregation(_Response):
@@ -325,6 +346,11 @@ class HistoryEntry(_Response):
     missing_models: list[str] = []
     missing_reasons: dict[str, str] = {}
     api_key_id: str | None = Field(default=None, description="The id of the API key that asked for it")
+    challengers: dict[str, ChallengerScore] = Field(
+        default={},
+        description="Shadow challengers' scores of this customer, by model, when they were ready as the "
+        "score was recorded",
+    )
 
 
 class HistoryResponse(_Response):
@@ -341,6 +367,58 @@ class ScalingInfo(_Response):
     pdo: float
 
 
+StabilityReading = Literal["stable", "watch", "act"]
+_READING_MEANING: Final = "< 0.1 stable, 0.1-0.25 watch, > 0.25 act; null without enough data"
+
+
+class FeatureStability(_Response):
+    csi: float | None = Field(description="Characteristic stability index of the input over the window")
+    reading: StabilityReading | None = Field(description=_READING_MEANING)
+
+
+class StabilityInfo(_Response):
+    """The version's live population over the window (every worker of the host) against its training
+    population: the population stability index of its scores and the characteristic stability index of
+    each input it takes."""
+
+    status: Literal["ok", "not_enough_data", "no_reference"] = Field(
+        description="ok: figures computed; not_enough_data: fewer scores than min_observations in the "
+        "window (or none counted yet); no_reference: the version was published without a reference "
+        "distribution, so it has no figures"
+    )
+    window_seconds: float = Field(description="CREDITSCORE_STABILITY_WINDOW_SECONDS")
+    min_observations: int = Field(description="CREDITSCORE_STABILITY_MIN_OBSERVATIONS")
+    observations: int = Field(description="Scores the version gave in the window")
+    psi: float | None = Field(description="Population stability index of the scores")
+    reading: StabilityReading | None = Field(description=_READING_MEANING)
+    features: dict[str, FeatureStability] = Field(description="By input; empty without a reference")
+
+
+class NumberFormatInfo(_Response):
+    thousands: str = Field(description="The thousands separator (empty: none)")
+    decimal: str = Field(description="The decimal mark")
+
+
+class ModelInput(_Response):
+    """One value a row to score holds, and how the model reads it (recorded in its manifest at training)."""
+
+    name: str
+    codes: list[str] | None = Field(
+        description="The text codes this input accepts, each standing for the number the model was trained "
+        "with; null for a number"
+    )
+    unknown_code: Literal["refuse", "missing"] | None = Field(
+        description="A code not listed: the row is refused (422), or it is read as missing; null for a number"
+    )
+    missing: Literal["keep", "refuse"] | float = Field(
+        description="A missing value: kept missing (the model handles it), refused (422), or read as this "
+        "number"
+    )
+    number_format: NumberFormatInfo | None = Field(
+        description='How the input writes numbers as text (e.g. "1.234,5"), besides plain JSON numbers'
+    )
+
+
 class ServedModelInfo(_Response):
     name: str
     version: str
@@ -350,6 +428,11 @@ class ServedModelInfo(_Response):
     created_at: str
     #: The scaling its scores come from: the one it was trained with.
     scaling: ScalingInfo
+    inputs: list[ModelInput] = Field(
+        description="What a row to POST /api/v1/score holds for this model, by name (the features, unless "
+        "the model was trained through a mapping with codes or derived features)"
+    )
+    stability: StabilityInfo
 
 
 class ModelsResponse(_Response):
@@ -392,6 +475,29 @@ class DashboardModel(_Response):
     name: str
     version: str
     segment: str
+    stability: Literal["ok", "not_enough_data", "no_reference"] = Field(
+        description="As in GET /api/v1/models: whether psi is known"
+    )
+    psi: float | None = Field(description="Population stability index of the version's scores")
+    psi_reading: StabilityReading | None = Field(description=_READING_MEANING)
+    shifted_input: str | None = Field(
+        description="The input with the highest characteristic stability index (null while psi is)"
+    )
+    shifted_csi: float | None = Field(description="That input's characteristic stability index")
+    shifted_reading: StabilityReading | None = Field(description=_READING_MEANING)
+
+
+class DashboardChallenger(_Response):
+    """A model's challenger in service, with this worker's shadow comparisons of it (every worker's are in
+    the metrics and `creditscore models compare`)."""
+
+    model: str
+    version: str
+    mode: Literal["shadow", "split"]
+    share: float = Field(description="Share of customers a split gives the challenger; 1 in shadow mode")
+    compared: int = Field(description="Customers this worker compared in shadow mode since it started")
+    band_agreement: float | None = Field(description="Share of them both versions put in one FICO band")
+    mean_absolute_difference: float | None = Field(description="Mean |challenger - champion| in points")
 
 
 class DashboardResponse(_Response):
@@ -407,6 +513,9 @@ class DashboardResponse(_Response):
     volume: list[VolumeBucket] = Field(description="Scores per bucket, oldest first, empty ones included")
     segments: dict[str, int]
     models: list[DashboardModel] = Field(description="The models this worker serves")
+    challengers: list[DashboardChallenger] = Field(
+        default=[], description="The models' challengers this worker serves, in the models' order"
+    )
     generated_at: str
     stats_flush_seconds: float = Field(description="How far behind the figures may be")
 

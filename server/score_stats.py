@@ -44,7 +44,7 @@ from typing import Any, Final
 
 import structlog
 
-from creditscore.domain.scores import BAND_NAMES, MAX_SCORE, MIN_SCORE
+from creditscore.domain.scores import BAND_NAMES, MIN_SCORE, SCORE_BIN_EDGES, SCORE_BIN_WIDTH
 from creditscore.domain.storage import HISTORY_SORT_KEY
 from server.repository import RepositoryError
 
@@ -53,9 +53,8 @@ log = structlog.get_logger(__name__)
 #: Partition-key prefix of the counts; ``#`` never occurs in a national ID.
 KEY_PREFIX: Final = "#stats#"
 TOTAL: Final = "total"
-BIN_WIDTH: Final = 50
-#: Lower edges of the score bins: 300, 350, ... 800 (the last one also holds 850).
-BIN_EDGES: Final = tuple(range(MIN_SCORE, MAX_SCORE, BIN_WIDTH))
+#: Lower edges of the score bins: 300, 350, ... 800 (the last one also holds 850), the domain's.
+BIN_EDGES: Final = SCORE_BIN_EDGES
 SEGMENTS: Final = ("new", "existing")
 BAND_PREFIX: Final = "band:"
 BIN_PREFIX: Final = "bin:"
@@ -84,7 +83,7 @@ def minute_key(minute: int) -> tuple[str, str]:
 
 def bin_of(score: int) -> int:
     """Index in :data:`BIN_EDGES` of the bin holding ``score`` (clamped to 300-850)."""
-    return min(max(score - MIN_SCORE, 0) // BIN_WIDTH, _LAST_BIN)
+    return min(max(score - MIN_SCORE, 0) // SCORE_BIN_WIDTH, _LAST_BIN)
 
 
 def _new_counts() -> defaultdict[str, int]:

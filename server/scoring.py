@@ -22,28 +22,34 @@ each model's allowed contributions, weighted as the score is (the weighted mean 
 
 503 means "transient, retry": a configured model that is not loaded (yet) or whose inference failed, unless
 ``CREDITSCORE_ALLOW_DEGRADED`` lets the others answer without it.
+
+A model with a challenger (:mod:`server.challengers`): in split mode, :meth:`Scoring.pick` gives the
+customers the split's hash selects to the challenger, which then scores in its model's place (its role
+named in the answer); in shadow mode the champion scores and the challenger's rows are queued right behind
+its, never waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
 
+from creditscore.domain.challenger import CHALLENGER, CHAMPION, Role, goes_to_challenger
 from creditscore.domain.features import FEATURES, GROUPS, application_features
 from creditscore.domain.reasons import direction, screen, top_reasons, wording
 from creditscore.domain.scores import Scaling, band, combine
 from creditscore.plugin import Matrix
 from plugins.encoding import Encoding, decode_rows
-from server import metrics
-from server.batching import UnscorableRows
-from server.model_registry import ModelRegistry, ServedModel
+from server import challengers, metrics
+from server.batching import Prediction, UnscorableRows
+from server.model_registry import ModelRegistry, ServedChallenger, ServedModel
 from server.problems import ProblemError
-from server.schemas import ModelScore, NewCustomerRequest, Reason, StoredBasis
+from server.schemas import ChallengerScore, ModelScore, NewCustomerRequest, Reason, StoredBasis
 
 #: Reason codes given with a score.
 TOP_REASONS: Final = 3
@@ -76,6 +82,7 @@ class ModelResult:
     version: str
     pd: float
     score: int
+    role: Role = CHAMPION
 
 
 @dataclass(frozen=True)
@@ -89,13 +96,37 @@ class Combined:
     basis: StoredBasis = EXISTING_MODELS
     #: The combined reasons (when the scores were explained).
     reasons: list[Reason] = field(default_factory=list)
+    #: Shadow challengers' scores of this row, by model, when they were in as the champions' were.
+    challengers: dict[str, ChallengerScore] = field(default_factory=dict)
 
     def model_scores(self) -> dict[str, ModelScore]:
         """Each model's own score, as answers and score records give it."""
         return {
-            name: ModelScore(score=r.score, probability_of_default=r.pd, version=r.version)
+            name: ModelScore(score=r.score, probability_of_default=r.pd, version=r.version, role=r.role)
             for name, r in self.results.items()
         }
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's prediction of some rows: who scored (:class:`Pick`), the matrix they scored, the result, and
+    the shadow challenger scoring the same rows behind it."""
+
+    pick: Pick
+    rows: Matrix
+    prediction: Prediction
+    shadow: challengers.Shadow | None
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The version that scores a model for one request: the champion, or the challenger a split chose."""
+
+    served: ServedModel
+    role: Role
+    champion: ServedModel
+    #: The model's challenger in service, whatever its mode.
+    challenger: ServedChallenger | None
 
 
 def application_row(form: NewCustomerRequest) -> dict[str, float]:
@@ -223,6 +254,54 @@ class Scoring:
             self.registry.reason_wording(served.name),
         )
 
+    def pick(self, champion: ServedModel, national_id: str | None) -> Pick:
+        """Who scores ``champion``'s model for this customer: its split challenger for the customers the
+        split's hash gives it, else the champion. No national ID (the stateless batch route): no split."""
+        challenger = self.registry.challenger(champion.name)
+        if (
+            challenger is not None
+            and challenger.mode == "split"
+            and national_id is not None
+            and goes_to_challenger(champion.name, national_id, challenger.share)
+        ):
+            return Pick(challenger.served, CHALLENGER, champion, challenger)
+        return Pick(champion, CHAMPION, champion, challenger)
+
+    def shadow(self, pick: Pick, rows: Sequence[Mapping[str, float | str]]) -> challengers.Shadow | None:
+        """The model's shadow challenger queued on ``rows``; None without one. Call it once the champion's
+        rows are queued, so that the challenger's are scored after them."""
+        challenger = pick.challenger
+        if challenger is None or challenger.mode != "shadow":
+            return None
+        served = challenger.served
+        try:
+            data = matrix(rows, served.features, served.manifest.encoding)
+            return challengers.start(challenger, data, self.scaling_of(served))
+        except Exception as error:  # e.g. a challenger that takes a feature its champion does not
+            challengers.failed(challenger, len(rows), error)
+            return None
+
+    async def predict(
+        self, pick: Pick, rows: Sequence[Mapping[str, float | str]], explain: bool = False
+    ) -> Scored:
+        """``pick``'s prediction of ``rows``, with the model's shadow challenger queued behind it. A split
+        challenger that cannot score is counted and the champion answers instead: a challenger never fails
+        an answer."""
+        served = pick.served
+        if pick.role == CHAMPION or pick.challenger is None:
+            data = matrix(rows, served.features, served.manifest.encoding)
+            queued = served.batcher.submit(data, explain=explain)
+            shadow = self.shadow(pick, rows)
+            return Scored(pick, data, await queued, shadow)
+        try:
+            data = matrix(rows, served.features, served.manifest.encoding)
+            prediction = await served.batcher.predict(data, explain=explain)
+        except Exception as error:
+            challengers.failed(pick.challenger, len(rows), error)
+            return await self.predict(replace(pick, served=pick.champion, role=CHAMPION), rows, explain)
+        challengers.count(pick.challenger, challengers.DECIDED, len(rows))
+        return Scored(pick, data, prediction, None)
+
     def new_customer_model(self) -> ServedModel:
         served = self.registry.get(self.new_model)
         if served is None:
@@ -246,7 +325,7 @@ class Scoring:
         """
         models, missing = self._loaded()
         self._refuse_transient(missing)
-        return await self._combine(rows, models, missing)
+        return await self._combine(rows, models, missing, None)
 
     async def stored_customer(self, item: Mapping[str, Any]) -> Combined:
         """One stored customer scored by the policy of the module doc."""
@@ -270,10 +349,11 @@ class Scoring:
                 missing[name] = f"the customer has no {_groups(lacking)} data"
             else:
                 models[name] = served
+        national_id = str(item.get("national_id", "")) or None
         if models:
-            [combined] = await self._combine([row], models, missing, explain=True)
+            [combined] = await self._combine([row], models, missing, national_id, explain=True)
             return combined
-        return await self._application_only(row, missing)
+        return await self._application_only(row, missing, national_id)
 
     def _loaded(self) -> tuple[dict[str, ServedModel], dict[str, str]]:
         loaded, missing = {}, {}
@@ -294,76 +374,86 @@ class Scoring:
         rows: Sequence[Mapping[str, float | str]],
         models: Mapping[str, ServedModel],
         missing: dict[str, str],
+        national_id: str | None,
         explain: bool = False,
     ) -> list[Combined]:
-        """``rows`` scored by each of ``models`` concurrently, then combined by weight (with the combined
-        reasons when ``explain``)."""
-        calls = {
-            name: (served, matrix(rows, served.features, served.manifest.encoding))
-            for name, served in models.items()
-        }
+        """``rows`` scored by each of ``models`` concurrently (a model's split challenger instead of it for
+        the customers the split gives it; its shadow challenger beside it), then combined by weight (with the
+        combined reasons when ``explain``)."""
+        picks = {name: self.pick(served, national_id) for name, served in models.items()}
         outcomes = await asyncio.gather(
-            *(served.batcher.predict(data, explain=explain) for served, data in calls.values()),
-            return_exceptions=True,
+            *(self.predict(pick, rows, explain) for pick in picks.values()), return_exceptions=True
         )
         pds = {}
         failed = {}
-        for (name, (served, _)), outcome in zip(calls.items(), outcomes, strict=True):
-            if isinstance(outcome, UnscorableRows):
+        for name, outcome in zip(picks, outcomes, strict=True):
+            if isinstance(outcome, UnscorableRows | MissingFeatures):
                 raise outcome  # the rows' values, not the model: no other model's answer makes it right
             if isinstance(outcome, BaseException):
                 failed[name] = f"inference failed: {type(outcome).__name__}"
             else:
-                pds[name] = (served, outcome)
+                pds[name] = outcome
         if failed and (not self.allow_degraded or not pds):
             raise _unavailable(failed)
         missing |= failed
+        own = {
+            name: [self.scaling_of(s.pick.served).score(float(pd)) for pd in s.prediction.pd]
+            for name, s in pds.items()
+        }
+        shadowed = {name: challengers.collect(s.shadow, own[name]) for name, s in pds.items()}
         combined = []
         for row in range(len(rows)):
             results = {
                 name: ModelResult(
-                    name,
-                    served.version,
-                    float(prediction.pd[row]),
-                    self.scaling_of(served).score(float(prediction.pd[row])),
+                    name, s.pick.served.version, float(s.prediction.pd[row]), own[name][row], s.pick.role
                 )
-                for name, (served, prediction) in pds.items()
+                for name, s in pds.items()
             }
             score = combine({n: r.score for n, r in results.items()}, self.weights)
             weights = {name: self.weights[name] for name in results}
             explained = [
-                self.explained(served, calls[name][1][row], prediction.contributions[row], weights[name])
-                for name, (served, prediction) in pds.items()
-                if prediction.contributions is not None
+                self.explained(s.pick.served, s.rows[row], s.prediction.contributions[row], weights[name])
+                for name, s in pds.items()
+                if s.prediction.contributions is not None
             ]
             given = reasons(explained) if explain else []
-            combined.append(Combined(score, band(score), results, weights, dict(missing), reasons=given))
+            beside = {name: scores[row] for name, scores in shadowed.items() if scores is not None}
+            combined.append(
+                Combined(
+                    score, band(score), results, weights, dict(missing), reasons=given, challengers=beside
+                )
+            )
         return combined
 
-    async def _application_only(self, row: Mapping[str, float], missing: dict[str, str]) -> Combined:
-        served = self.new_customer_model()
-        lacking = [feature for feature in served.features if feature not in row]
+    async def _application_only(
+        self, row: Mapping[str, float], missing: dict[str, str], national_id: str | None
+    ) -> Combined:
+        champion = self.new_customer_model()
+        lacking = [feature for feature in champion.features if feature not in row]
         if lacking:
             causes = "; ".join(f"{name}: {why}" for name, why in missing.items())
             raise ProblemError(
                 409,
                 "customer-not-scorable",
                 f"No model can score this customer from the data stored for them ({causes}; "
-                f"{served.name}: the customer has no {_groups(lacking)} data)",
+                f"{champion.name}: the customer has no {_groups(lacking)} data)",
             )
         try:
-            values = matrix([row], served.features)
-            prediction = await served.batcher.predict(values, explain=True)
+            scored = await self.predict(self.pick(champion, national_id), [row], explain=True)
         except UnscorableRows:
             raise
         except Exception as error:
             raise ProblemError(
                 503,
                 "model-unavailable",
-                f"{served.name} cannot score: inference failed: {type(error).__name__}",
+                f"{champion.name} cannot score: inference failed: {type(error).__name__}",
             ) from error
+        served, prediction = scored.pick.served, scored.prediction
         pd = float(prediction.pd[0])
-        result = ModelResult(served.name, served.version, pd, self.scaling_of(served).score(pd))
+        result = ModelResult(
+            served.name, served.version, pd, self.scaling_of(served).score(pd), scored.pick.role
+        )
+        shadowed = challengers.collect(scored.shadow, [result.score])
         return Combined(
             result.score,
             band(result.score),
@@ -373,7 +463,8 @@ class Scoring:
             APPLICATION_ONLY,
             []
             if prediction.contributions is None
-            else reasons([self.explained(served, values[0], prediction.contributions[0])]),
+            else reasons([self.explained(served, scored.rows[0], prediction.contributions[0])]),
+            {served.name: shadowed[0]} if shadowed else {},
         )
 
 

@@ -1,6 +1,6 @@
 """What a worker process holds while it serves: settings, the model registry, the DynamoDB repository, the
-scoring rules and the dashboard's score counts, built by the app's cleanup context and reached by handlers
-through ``request.app``."""
+scoring rules, the dashboard's score counts and the stability monitor, built by the app's cleanup context
+and reached by handlers through ``request.app``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from server.model_registry import ModelRegistry
 from server.repository import CustomerRepository, RepositoryError
 from server.score_stats import ScoreStats
 from server.scoring import Scoring
+from server.stability import StabilityMonitor
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Service:
     repository: CustomerRepository
     scoring: Scoring
     stats: ScoreStats
+    #: Each served version's live population against its training reference (PSI and CSI).
+    stability: StabilityMonitor
     # (monotonic time, answer) of the last DynamoDB probe: readiness is polled by every load balancer
     # target check, and DescribeTable is a rate-limited control-plane call.
     _probe: tuple[float, str] = field(default=(-1e9, ""), repr=False)

@@ -10,6 +10,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from creditscore import aws
 from creditscore.config import Settings
 from creditscore.domain.features import FEATURES, LABEL, names
 from plugins.manager import scorer
@@ -65,6 +66,15 @@ def publish_builtins(
         registry.publish(result.manifest, result.files, _OPEN_GATE)
         results[name] = result
     return results
+
+
+def copy_models(source: Settings, target: Settings) -> None:
+    """Every object of ``source``'s models bucket into ``target``'s: a bucket of its own to change."""
+    s3 = aws.client("s3", target)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=source.models_bucket):
+        for item in page.get("Contents", []):
+            copied = {"Bucket": source.models_bucket, "Key": item["Key"]}
+            s3.copy_object(Bucket=target.models_bucket, Key=item["Key"], CopySource=copied)
 
 
 def trained_new_customer_dir(root: Path, rows: int, seed: int, rounds: int) -> Path:

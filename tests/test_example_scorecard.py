@@ -402,7 +402,7 @@ async def test_the_service_scores_new_applicants_with_the_scorecard(
     body = await response.json()
 
     assert response.status == 200, body
-    assert body["model"] == {"name": SCORECARD, "version": version}
+    assert body["model"] == {"name": SCORECARD, "version": version, "role": "champion"}
     assert 300 <= body["predicted_score"] <= 850
     assert body["predicted_group"] == band(body["predicted_score"])
     # The answer is the published scorecard's, as the registry loads it (calibration included).

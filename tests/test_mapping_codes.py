@@ -215,6 +215,20 @@ async def test_the_service_scores_the_raw_rows_as_the_batch_does(
     models = await (await client.get("/api/v1/models", headers=HEADERS)).json()
     [model] = [m for m in models["models"] if m["name"] == MODEL]
     assert model["features"] == inputs
+    # A client reads what each value may be from the listing: the codes, the missing rule, the format.
+    listed = {item["name"]: item for item in model["inputs"]}
+    assert list(listed) == inputs
+    assert listed[CARD] | {"codes": sorted(listed[CARD]["codes"])} == {
+        "name": CARD,
+        "codes": ["Có", "Không"],
+        "unknown_code": "refuse",
+        "missing": "refuse",
+        "number_format": None,
+    }
+    assert (listed[HOME]["unknown_code"], listed[HOME]["missing"]) == ("missing", 0)
+    assert set(listed[JOB]["codes"]) == set(JOBS) and set(listed[SCHOOL]["codes"]) == set(SCHOOLING)
+    assert listed[INCOME]["codes"] is None
+    assert listed[INCOME]["number_format"] == {"thousands": ".", "decimal": ","}
 
     bad = table.iloc[[0, 3]][inputs].to_dict("records")
     bad[0][INCOME] = 12.5  # a number where the column writes text: read as the number it is
@@ -390,7 +404,8 @@ def test_derived_features_and_contributions_go_back_to_the_inputs() -> None:
 def test_a_manifest_without_inputs_takes_its_features_as_before(trained: Path) -> None:
     from dataclasses import replace
 
-    manifest = replace(read_version(trained).manifest, encoding=None, transforms={})
+    # As published before inputs were recorded: nor was the reference (whose bins are the inputs').
+    manifest = replace(read_version(trained).manifest, encoding=None, transforms={}, reference=None)
     document = json.loads(manifest.to_json())
     assert "inputs" not in document
     assert "derived" not in document

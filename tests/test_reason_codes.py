@@ -4,7 +4,8 @@ new and existing customers alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Final
 
@@ -17,11 +18,12 @@ from creditscore.domain.features import FEATURES as REGISTRY_FEATURES
 from creditscore.domain.features import GROUPS, application_features, names
 from creditscore.domain.reasons import COUNTER_INTUITIVE, NOT_CITABLE, PROTECTED, REGISTRY, screen
 from creditscore.domain.scores import Scaling
+from creditscore.plugin import Scorer
 from plugins.builtin.xgboost_new_customer import XGBoostNewCustomer
 from plugins.manager import scorer
 from plugins.registry import Registry
 from server import metrics
-from server.model_registry import ModelRegistry
+from server.model_registry import ModelRegistry, ServedModel
 from server.scoring import TOP_REASONS, Explained, Scoring, reasons
 from tests.factories import customers
 from tests.test_server_api import EXISTING, HEADERS, NEW, STORED, applicant, metric_value, store_customer
@@ -123,33 +125,55 @@ class WordedNewCustomer(XGBoostNewCustomer):
     reason_wording: ClassVar[dict[str, str]] = {"debt_to_income": "Your loan payments are large for your pay"}
 
 
-async def test_a_plugins_wording_overrides_the_registrys(published_models: Settings) -> None:
+@contextlib.asynccontextmanager
+async def new_customer_model(
+    settings: Settings, plugin: Scorer
+) -> AsyncIterator[tuple[ServedModel, Scoring]]:
+    """The published new-customer model loaded through ``plugin``, and a Scoring that serves it."""
     with ThreadPoolExecutor(1) as executor:
-        registry = ModelRegistry(
-            Registry.from_settings(published_models),
-            [NEW_MODEL],
-            {NEW_MODEL: WordedNewCustomer()},
-            executor,
-            64,
-            1,
-            1 << 30,
-        )
+        store = Registry.from_settings(settings)
+        registry = ModelRegistry(store, [NEW_MODEL], {NEW_MODEL: plugin}, executor, 64, 1, 1 << 30)
         try:
             assert (await registry.check())[NEW_MODEL].startswith("loaded")
             served = registry.get(NEW_MODEL)
             assert served is not None
-            scoring = Scoring(registry, Scaling(), NEW_MODEL, [], allow_degraded=False)
-            contributions = row_of(debt_to_income=0.9, debt=0.3)[0]
-            values = row_of(debt_to_income=1.2, debt=3e7)[0]
-
-            given = reasons([scoring.explained(served, values, contributions)])
+            yield served, Scoring(registry, Scaling(), NEW_MODEL, [], allow_degraded=False)
         finally:
             await registry.close()
+
+
+async def test_a_plugins_wording_overrides_the_registrys(published_models: Settings) -> None:
+    async with new_customer_model(published_models, WordedNewCustomer()) as (served, scoring):
+        contributions = row_of(debt_to_income=0.9, debt=0.3)[0]
+        values = row_of(debt_to_income=1.2, debt=3e7)[0]
+        given = reasons([scoring.explained(served, values, contributions)])
 
     assert [(r.feature, r.wording) for r in given] == [
         ("debt_to_income", "Your loan payments are large for your pay"),
         ("debt", REGISTRY["debt"].wording),
     ]
+
+
+async def test_a_model_whose_explanation_raises_still_scores_without_its_reasons(
+    published_models: Settings,
+) -> None:
+    async with new_customer_model(published_models, scorer(NEW_MODEL)) as (served, scoring):
+        rows = row_of(debt_to_income=1.2, debt=3e7, income=5e6)
+        expected = (await served.batcher.predict(rows, explain=True)).pd
+
+        def broken(_: Any) -> Any:
+            raise RuntimeError("a third-party explainer fails")
+
+        served.batcher.model.explain = broken  # type: ignore[method-assign,assignment]
+        before = metric_value(local_metrics(), "creditscore_explain_failures_total", model=NEW_MODEL)
+        prediction = await served.batcher.predict(rows, explain=True)
+        # The existing-customer path falls back to the application model: a score, no reasons.
+        stored = await scoring.stored_customer({"application": dict(zip(APPLICATION, rows[0], strict=True))})
+
+    assert prediction.contributions is None and np.array_equal(prediction.pd, expected)
+    assert stored.reasons == [] and 300 <= stored.score <= 850
+    after = metric_value(local_metrics(), "creditscore_explain_failures_total", model=NEW_MODEL)
+    assert after == before + 2
 
 
 # --- through the service ---------------------------------------------------------------------------------

@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from tqdm import tqdm
 
 from creditscore.domain.calibration import CALIBRATION_FILE
 from creditscore.domain.scores import Scaling
+from creditscore.domain.stability import Reference
 from creditscore.errors import JobError
 from creditscore.plugin import Artifacts, Labels, Model, Progress, Scorer, Vector
 from plugins.artifacts import (
@@ -186,7 +188,14 @@ def train(
         }
         for name, outcome in outcomes.items()
     }
-    manifest = replace(manifest, metrics=measured)
+    # The whole population the model learnt from, every part of the split, as the served model scores it.
+    every_row = np.concatenate([getattr(parts, name) for name in report.SPLITS])
+    reference = Reference.of(
+        scaling.scores(np.concatenate([outcomes[name].pd for name in report.SPLITS])),
+        table.features[every_row],
+        table.input_names,
+    )
+    manifest = replace(manifest, metrics=measured, reference=reference)
     test = outcomes["test"]
 
     document: dict[str, Any] = {

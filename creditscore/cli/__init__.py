@@ -395,6 +395,39 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("version", metavar="VERSION")
     rollback = action("rollback", "cmd_models_rollback", "Make the previously current version current again.")
     rollback.add_argument("model", metavar="MODEL")
+
+    def challenge_action(name: str, handler: str, help_: str) -> argparse.ArgumentParser:
+        job = Job(f"models {name}", Deferred(f"creditscore.cli.challenge:{handler}"))
+        return _command(actions, job, help_)
+
+    challenge = challenge_action(
+        "challenge",
+        "cmd_models_challenge",
+        "Set MODEL's challenger to VERSION (shadow: scored beside every request, never the answer; split: "
+        "the answer for --share of customers, by a hash of the national ID), --clear it, or --promote it "
+        "to current (recorded with the compare figures); with MODEL alone, show it.",
+    )
+    challenge.add_argument("model", metavar="MODEL")
+    challenge.add_argument("version", nargs="?", default=None, metavar="VERSION")
+    challenge.add_argument("--mode", choices=("shadow", "split"), default=None, help="default: shadow")
+    challenge.add_argument(
+        "--share", type=float, default=None, metavar="SHARE", help="split only: share in (0, 1], default 0.1"
+    )
+    what = challenge.add_mutually_exclusive_group()
+    what.add_argument("--clear", action="store_true", help="stop challenging; the service unloads it")
+    what.add_argument("--promote", action="store_true", help="make the challenger current and record it")
+    challenge.add_argument("--by", default=None, metavar="NAME", help="--promote: who decided (default: you)")
+    challenge.add_argument(
+        "--hours", type=int, default=24, metavar="N", help="--promote: the window of the recorded figures"
+    )
+    compare = challenge_action(
+        "compare",
+        "cmd_models_compare",
+        "MODEL's challengers judged from the score history: shadow band agreement, mean absolute score "
+        "difference and challenger latency, and split answers, by challenger version.",
+    )
+    compare.add_argument("model", metavar="MODEL")
+    compare.add_argument("--hours", type=int, default=24, metavar="N", help="the window (default: 24)")
     return parser
 
 

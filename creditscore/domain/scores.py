@@ -24,6 +24,10 @@ MAX_SCORE: Final = 850
 # Lower edges, highest first: a score belongs to the first band whose edge it reaches.
 BANDS: Final = (("Exceptional", 800), ("Very Good", 740), ("Good", 670), ("Fair", 580), ("Poor", MIN_SCORE))
 BAND_NAMES: Final = tuple(name for name, _ in reversed(BANDS))
+#: 50-point score bins, by lower edge: 300, 350, ... 800 (the last one also holds 850). The dashboard counts
+#: scores in them and the population stability index compares their shares with training's.
+SCORE_BIN_WIDTH: Final = 50
+SCORE_BIN_EDGES: Final = tuple(range(MIN_SCORE, MAX_SCORE, SCORE_BIN_WIDTH))
 # PDs are kept inside (0, 1) so a model's certainty never becomes an infinite score.
 PD_EPSILON: Final = 1e-9
 

@@ -198,6 +198,19 @@
     return `${title}: ${bars.map((bar) => `${bar.label} ${bar.count}`).join(", ") || "none"}`;
   }
 
+  // The score PSI of a model version and its reading, or why there is none.
+  function stabilityText(model) {
+    if (model.stability === "no_reference") return "no reference";
+    if (model.psi === null) return "not enough data";
+    return `${model.psi.toFixed(3)} ${model.psi_reading}`;
+  }
+
+  // The input that moved most (its CSI and reading): where to look first when the PSI says act.
+  function shiftedText(model) {
+    if (model.shifted_input === null) return "–";
+    return `${model.shifted_input} ${model.shifted_csi.toFixed(3)} ${model.shifted_reading}`;
+  }
+
   function draw(data) {
     $("key-form").hidden = true;
     $("content").hidden = false;
@@ -248,14 +261,39 @@
 
     const rows = data.models.map((model) => {
       const row = document.createElement("tr");
-      for (const value of [model.name, model.version, model.segment]) {
+      for (const value of [model.name, model.version, model.segment, stabilityText(model), shiftedText(model)]) {
+        const cell = document.createElement("td");
+        cell.textContent = value;
+        row.appendChild(cell);
+      }
+      // Coloured by the usual reading (stable, watch, act), which the text also says.
+      if (model.psi_reading) row.cells[3].className = `reading-${model.psi_reading}`;
+      if (model.shifted_reading) row.cells[4].className = `reading-${model.shifted_reading}`;
+      return row;
+    });
+    $("models").tBodies[0].replaceChildren(...rows);
+
+    // Each model's challenger, with this worker's shadow comparisons of it (every worker's: Grafana).
+    const challengers = (data.challengers || []).map((challenger) => {
+      const row = document.createElement("tr");
+      const agreement = challenger.band_agreement;
+      const difference = challenger.mean_absolute_difference;
+      for (const value of [
+        challenger.model,
+        challenger.version,
+        challenger.mode === "split" ? `split ${challenger.share}` : "shadow",
+        String(challenger.compared),
+        agreement === null ? "–" : `${(100 * agreement).toFixed(1)} %`,
+        difference === null ? "–" : `${difference.toFixed(1)} points`,
+      ]) {
         const cell = document.createElement("td");
         cell.textContent = value;
         row.appendChild(cell);
       }
       return row;
     });
-    $("models").tBodies[0].replaceChildren(...rows);
+    $("challengers").tBodies[0].replaceChildren(...challengers);
+    $("challengers-card").hidden = challengers.length === 0;
 
     // The status line speaks up (aria-live) for problems only, not at every refresh.
     status("");

@@ -84,7 +84,7 @@ run "plan_monitoring" {
   }
 
   assert {
-    condition     = toset(keys(module.monitoring[0].rule_namespaces)) == toset(["alerts", "recording"]) && module.monitoring[0].alert_manager_topic_arn == null
+    condition     = toset(keys(module.monitoring[0].rule_namespaces)) == toset(["alerts", "challenger", "recording", "stability"]) && module.monitoring[0].alert_manager_topic_arn == null
     error_message = "monitoring/rules/*.yml become the workspace's rule namespaces; dev has no alarm topic for an alert manager"
   }
 
