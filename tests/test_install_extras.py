@@ -42,6 +42,8 @@ BASE_JOBS: Final = frozenset(
         "models publish",
         "models promote",
         "models rollback",
+        "models challenge",
+        "models compare",
     }
 )
 #: Runs in the subprocess: installs the blocker (argv[1], a JSON list of top-level module names), then
