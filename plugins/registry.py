@@ -90,6 +90,8 @@ class Published:
     reason: str
     #: The version the pointer names after publishing (None: the model still has none).
     current: str | None
+    #: Published as the model's shadow challenger rather than made current.
+    challenger: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,10 +280,15 @@ class Registry:
         files: Mapping[str, bytes],
         gate: Gate,
         report: Mapping[str, bytes] | None = None,
+        challenge: bool = False,
     ) -> Published:
         """Upload every file and the run's ``report`` files (``report.json``, the charts), then the manifest;
         then move the pointer if the gate lets the version in. The report is not part of the version's
-        verified files: it is what a reviewer reads beside them."""
+        verified files: it is what a reviewer reads beside them.
+
+        With ``challenge``, a version the gate lets in becomes the model's shadow challenger instead, the
+        pointer staying where it is, so that it is tried on live traffic before it decides anything (a
+        model with no current version yet has nothing to challenge: the version becomes current)."""
         if not MODEL_NAME_RE.match(manifest.model):
             raise RegistryError(f"{manifest.model!r} is not a valid model name")
         verify(manifest, files)
@@ -301,6 +308,13 @@ class Registry:
         refusal = gate.refusal(auc_of(manifest), current_auc)
         if refusal is not None:
             return Published(model, version, False, refusal, current.version if current else None)
+        if challenge and current is not None:
+            self.set_challenger(model, version)
+            reason = (
+                f"test AUC {auc_of(manifest):.4f} passes the gate (the current version {current.version} had "
+                f"{current_auc:.4f}); it is now {model}'s challenger in shadow mode"
+            )
+            return Published(model, version, False, reason, current.version, challenger=True)
         self._move_pointer(model, version, expected)
         reason = f"test AUC {auc_of(manifest):.4f} passes the gate"
         if current is not None and current_auc is not None:

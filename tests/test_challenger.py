@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 from unittest.mock import ANY
 
@@ -23,10 +24,11 @@ from creditscore.plugin import Matrix, Vector
 from plugins.challengers import Challenger
 from plugins.manager import scorer
 from plugins.registry import Gate, Registry, RegistryError
+from plugins.version_dir import read_version
 from server.app import create_app
 from server.service import SERVICE, Service
 from tests.conftest import ADMIN_KEY, SCORE_KEY, with_keys
-from tests.factories import SMALL_PARAMS, copy_models, customers
+from tests.factories import SMALL_PARAMS, copy_models, customers, trained_new_customer_dir
 from tests.test_server_api import store_customer
 from tests.test_server_models import metric
 from training import data, pipeline
@@ -532,3 +534,37 @@ async def test_the_commands_set_compare_and_promote_a_challenger(
     assert reload["results"][f"{NEW_MODEL} challenger"] == "cleared"
     assert service_of(client).registry.challenger(NEW_MODEL) is None
     assert np.isfinite(metric("creditscore_challenger_max_disagreement"))
+
+
+def test_a_version_published_as_challenger_leaves_the_current_one_current(
+    bucket: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    use_settings(monkeypatch, bucket)
+    monkeypatch.setenv("CREDITSCORE_GATE_MIN_AUC", "0")
+    monkeypatch.setenv("CREDITSCORE_GATE_MAX_AUC_DROP", "1")
+    registry = Registry.from_settings(bucket)
+    champion = registry.current_version(NEW_MODEL)
+    (tmp_path / "passes").mkdir()
+    (tmp_path / "refused").mkdir()
+    directory = trained_new_customer_dir(tmp_path / "passes", 1500, seed=31, rounds=20)
+    version = read_version(directory).manifest.version
+    capsys.readouterr()
+
+    assert main(["models", "publish", str(directory), "--as-challenger"]) == 0
+    assert f"now {NEW_MODEL}'s challenger in shadow mode" in capsys.readouterr().out
+    assert registry.current_version(NEW_MODEL) == champion
+    challenger = registry.challenger(NEW_MODEL)
+    assert challenger is not None and (challenger.version, challenger.mode) == (version, "shadow")
+
+    # A version the gate refuses is published, but neither current nor the challenger.
+    monkeypatch.setenv("CREDITSCORE_GATE_MIN_AUC", "1")
+    refused = trained_new_customer_dir(tmp_path / "refused", 1500, seed=32, rounds=20)
+    assert main(["models", "publish", str(refused), "--as-challenger"]) == 3
+    assert registry.current_version(NEW_MODEL) == champion
+    assert registry.challenger(NEW_MODEL) == challenger
+
+    assert main(["train", "--model", NEW_MODEL, "--as-challenger"]) == 1
+    assert "give --publish too" in capsys.readouterr().err

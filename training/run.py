@@ -44,12 +44,14 @@ def train_scorer(
     out_dir: Path,
     progress: bool = True,
     keep_version: bool = False,
+    challenge: bool = False,
 ) -> TrainingRun:
     """Train ``model`` on ``data_uri`` (default: the latest snapshot) with the host's score scaling, which
     the manifest records so the service scores the version with it whatever its own settings say.
 
     ``keep_version`` writes the version into ``out_dir`` too, the very files and manifest publishing
-    uploads, before anything is published."""
+    uploads, before anything is published. ``challenge`` publishes a version the gate lets in as the
+    model's shadow challenger rather than making it current (:meth:`Registry.publish`)."""
     scorer = find_scorer(model)
     features = mapping.feature_names if mapping else scorer.features
     table = data.load_table(settings, data_uri, features, mapping)
@@ -65,5 +67,6 @@ def train_scorer(
         registry = Registry.from_settings(settings)
         # The run's report and charts go beside the version, so a reviewer of a gated version has them.
         report = {path.name: path.read_bytes() for path in written}
-        published = registry.publish(result.manifest, result.files, Gate.from_settings(settings), report)
+        gate = Gate.from_settings(settings)
+        published = registry.publish(result.manifest, result.files, gate, report, challenge=challenge)
     return TrainingRun(result, written, published, version_files)

@@ -60,6 +60,12 @@ ENGINES: Final = ("local", "spark")
 _T = TypeVar("_T")
 
 
+_AS_CHALLENGER: Final = (
+    "a version the gate lets in becomes the model's shadow challenger, the current version staying current "
+    "(a model with none yet: it becomes current)"
+)
+
+
 def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -291,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--params", type=json_object, default={}, metavar="JSON", help="training parameters")
     train.add_argument("--publish", action="store_true", help="publish to the models bucket, apply the gate")
+    train.add_argument("--as-challenger", action="store_true", help=_AS_CHALLENGER)
     train.add_argument(
         "--out",
         type=Path,
@@ -388,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
         "as `train --publish` does (exit 3: published, but the current version stays).",
     )
     publish.add_argument("directory", type=existing_dir, metavar="DIR")
+    publish.add_argument("--as-challenger", action="store_true", help=_AS_CHALLENGER)
     promote = action(
         "promote", "cmd_models_promote", "Make VERSION current; the old one goes on the history."
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from creditscore.config import Settings
 from creditscore.console import print_table
+from creditscore.errors import JobError
 
 if TYPE_CHECKING:
     from plugins.registry import Published
@@ -21,8 +22,17 @@ REPORTS_DIR = Path(".demo/reports")
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    if args.as_challenger and not args.publish:
+        raise JobError("--as-challenger publishes: give --publish too")
     return train_and_report(
-        settings, args.model, args.data, args.mapping, args.params, args.publish, args.out
+        settings,
+        args.model,
+        args.data,
+        args.mapping,
+        args.params,
+        args.publish,
+        args.out,
+        challenge=args.as_challenger,
     )
 
 
@@ -34,6 +44,7 @@ def train_and_report(
     overrides: dict[str, Any],
     publish: bool,
     out_dir: Path | None,
+    challenge: bool = False,
 ) -> int:
     """A training run (:func:`training.run.train_scorer`), told on the console; the command's exit code.
 
@@ -44,7 +55,15 @@ def train_and_report(
 
     out = out_dir or REPORTS_DIR / model
     run = train_scorer(
-        settings, model, data_uri, mapping, overrides, publish=publish, out_dir=out, keep_version=True
+        settings,
+        model,
+        data_uri,
+        mapping,
+        overrides,
+        publish=publish,
+        out_dir=out,
+        keep_version=True,
+        challenge=challenge,
     )
     result = run.result
     print_table(*report.summary_rows(result.report))
@@ -69,6 +88,13 @@ def tell_published(settings: Settings, outcome: Published) -> int:
     where = f"s3://{settings.models_bucket}/{outcome.model}/{outcome.version}/"
     if outcome.promoted:
         print(f"Published {where} and made it current: {outcome.reason}")
+        return 0
+    if outcome.challenger:
+        print(
+            f"Published {where}; the current version stays {outcome.current}: {outcome.reason}. Compare them "
+            f"with creditscore models compare {outcome.model}; promote it with creditscore models challenge "
+            f"{outcome.model} --promote"
+        )
         return 0
     print(
         f"Published {where} but the current version stays {outcome.current or 'unset'}: {outcome.reason}. "
@@ -138,7 +164,7 @@ def cmd_models_publish(args: argparse.Namespace, settings: Settings) -> int:
     manifest = version.manifest
     print(f"Publishing {manifest.model} version {manifest.version} from {version.directory}")
     outcome = Registry.from_settings(settings).publish(
-        manifest, version.files, Gate.from_settings(settings), version.report
+        manifest, version.files, Gate.from_settings(settings), version.report, challenge=args.as_challenger
     )
     return tell_published(settings, outcome)
 
