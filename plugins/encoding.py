@@ -37,8 +37,8 @@ MISSING_VALUE: Final = "missing_value"
 OK: Final = ""
 Unknown = Literal["refuse", "missing"]
 UNKNOWN_RULES: Final[tuple[Unknown, ...]] = ("refuse", "missing")
-DerivedOp = Literal["onehot", "ratio", "difference", "product", "log1p"]
-DERIVED_OPS: Final[tuple[DerivedOp, ...]] = ("onehot", "ratio", "difference", "product", "log1p")
+DerivedOp = Literal["onehot", "ratio", "difference", "product", "sum", "log1p"]
+DERIVED_OPS: Final[tuple[DerivedOp, ...]] = ("onehot", "ratio", "difference", "product", "sum", "log1p")
 _BINARY: Final = ("ratio", "difference", "product")
 #: The characters a number format may use as separators.
 _SEPARATORS: Final = frozenset({".", ",", " ", "'", "\u00a0", "_"})
@@ -282,7 +282,8 @@ def _or_none(value: float) -> float | None:
 @dataclass(frozen=True)
 class Derived:
     """A feature computed from inputs: ``onehot`` (``value`` is the code's number), ``ratio`` (``value``
-    is the result where the divisor is 0; NaN: missing), ``difference``, ``product`` or ``log1p``."""
+    is the result where the divisor is 0; NaN: missing), ``difference``, ``product``, ``sum`` (of two or
+    more inputs) or ``log1p``. A missing operand makes the result missing."""
 
     op: DerivedOp
     operands: tuple[str, ...]
@@ -294,6 +295,8 @@ class Derived:
             return np.where(np.isnan(a), np.nan, (a == self.value).astype(np.float64))
         if self.op == "log1p":
             return cast(Vector, np.log1p(np.where(a >= 0, a, np.nan)))
+        if self.op == "sum":
+            return cast(Vector, np.sum([columns[name] for name in self.operands], axis=0))
         b = columns[self.operands[1]]
         if self.op == "difference":
             return a - b
@@ -315,7 +318,7 @@ class Derived:
     @classmethod
     def from_json(cls, document: object, where: str) -> Derived:
         """Parse ``{ratio: [a, b], zero: 0}``, ``{difference: [a, b]}``, ``{product: [a, b]}``,
-        ``{log1p: a}`` or ``{onehot: a, value: 1}``."""
+        ``{sum: [a, b, ...]}``, ``{log1p: a}`` or ``{onehot: a, value: 1}``."""
         ops = [op for op in DERIVED_OPS if isinstance(document, Mapping) and op in document]
         if len(ops) != 1:
             raise EncodingError(f"{where}: expected one of {', '.join(DERIVED_OPS)}; got {document!r}")
@@ -328,6 +331,10 @@ class Derived:
         if op in _BINARY:
             if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, str) and a for a in arg)):
                 raise EncodingError(f"{where}: {op} takes [a, b], two input names; got {arg!r}")
+            operands = tuple(arg)
+        elif op == "sum":
+            if not (isinstance(arg, list) and len(arg) >= 2 and all(isinstance(a, str) and a for a in arg)):
+                raise EncodingError(f"{where}: sum takes [a, b, ...], two or more input names; got {arg!r}")
             operands = tuple(arg)
         elif isinstance(arg, str) and arg:
             operands = (arg,)

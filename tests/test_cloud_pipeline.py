@@ -3,7 +3,8 @@
 In AWS (modules/ml): the ETL job, then the Glue workflow's conditional trigger starts the load job
 (``etl/glue_load_job.py``), whose success starts the retraining state machine; it reads the newest-snapshot
 pointer the load wrote and runs a SageMaker training job per model (``training/sagemaker.py`` with
-``publish=true``), which publishes through the registry's gate; the service's pointer watch serves it.
+``publish=true``, or ``challenger``), which publishes through the registry's gate; the service's pointer
+watch serves it.
 
 Here: the same entry points as processes of their own, with the job arguments and the ``SM_*`` environment
 and channel folder the cloud gives them, against the local endpoints; the ETL is ``creditscore etl``'s local
@@ -55,7 +56,7 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 def _sagemaker_job(
-    settings: Settings, work: Path, snapshot: str, **env: str
+    settings: Settings, work: Path, snapshot: str, publish: str = "true", **env: str
 ) -> subprocess.CompletedProcess[str]:
     """A training job as the state machine starts it: the pointer's snapshot in the train channel, the
     hyperparameters as the SDK encodes them, CREDITSCORE_MODELS_BUCKET in the environment."""
@@ -67,7 +68,7 @@ def _sagemaker_job(
     for key, _ in ingest.list_objects(s3, settings.cleaned_bucket):
         if key.startswith(prefix) and key.endswith(".parquet"):
             s3.download_file(settings.cleaned_bucket, key, str(channel / key.rsplit("/", 1)[1]))
-    hyperparameters = {"model": json.dumps(MODEL), "publish": '"true"', "num_boost_round": "30"}
+    hyperparameters = {"model": json.dumps(MODEL), "publish": json.dumps(publish), "num_boost_round": "30"}
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     sm = {
         "SM_CHANNEL_TRAIN": str(channel),
@@ -157,6 +158,17 @@ async def test_a_raw_upload_reaches_the_served_model_through_each_cloud_entry_po
             break
         await asyncio.sleep(0.1)
     assert await _served_version(client) == new
+
+    # modules/ml's retraining_publish = "challenger": a version the gate lets in shadows the current one.
+    shadowed = await asyncio.to_thread(
+        _sagemaker_job, settings, tmp_path / "challenger", pointer["snapshot"], publish="challenger"
+    )
+    assert shadowed.returncode == 0, shadowed.stderr
+    challenger = registry.challenger(MODEL)
+    assert challenger is not None and challenger.mode == "shadow"
+    assert challenger.version not in (first, held, new)
+    assert f"{MODEL} version {challenger.version} published as the shadow challenger" in shadowed.stdout
+    assert registry.current_version(MODEL) == new
 
 
 @pytest.mark.parametrize("older_first", [True, False])

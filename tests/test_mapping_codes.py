@@ -1,7 +1,8 @@
 """Mappings that fit a bank's own table (issue #18): Vietnamese column names, text codes ("Có"/"Không",
-"Yes"/"No"), a one-hot and an ordinal category, amounts written as text ("12.500.000", "1,234.5") and a
-derived ratio — trained through ``creditscore train --mapping``, the raw file scored with ``creditscore
-score``, the same rows scored through the service, and bad mappings and rows refused naming the column."""
+"Yes"/"No"), a one-hot and an ordinal category, amounts written as text ("12.500.000", "1,234.5"), a
+derived ratio and a derived sum — trained through ``creditscore train --mapping``, the raw file scored with
+``creditscore score``, the same rows scored through the service, and bad mappings and rows refused naming
+the column."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ JOBS: Final = ("Công nhân", "Văn phòng", "Kinh doanh")
 SCHOOLING: Final = ("Phổ thông", "Đại học", "Sau đại học")
 INCOME, DEBT, CARD, HOME = "Thu nhập", "Dư nợ", "Có thẻ tín dụng", "Sở hữu nhà"
 JOB, SCHOOL, RATIO, LABEL = "Nghề nghiệp", "Học vấn", "Tỷ lệ nợ", "Nợ xấu"
+TIES: Final = "Điểm gắn bó"  # a sum of three inputs: card, home, schooling
 
 MAPPING: Final[dict[str, Any]] = {
     "label": LABEL,
@@ -44,7 +46,7 @@ MAPPING: Final[dict[str, Any]] = {
         JOB: {"onehot": list(JOBS)},
         SCHOOL: {"ordinal": list(SCHOOLING)},
     },
-    "derived": {RATIO: {"ratio": [DEBT, INCOME], "zero": 0}},
+    "derived": {RATIO: {"ratio": [DEBT, INCOME], "zero": 0}, TIES: {"sum": [CARD, HOME, SCHOOL]}},
     "params": {"num_boost_round": 20},
 }
 
@@ -134,6 +136,7 @@ def test_the_manifest_records_the_inputs_codes_and_derived_features(trained: Pat
         *(f"{JOB}={job}" for job in JOBS),
         SCHOOL,
         RATIO,
+        TIES,
     )
     assert manifest.encoding is not None
     assert manifest.encoding.spec(CARD) == InputSpec(CARD, (("Có", 1.0), ("Không", 0.0)), missing="refuse")
@@ -143,6 +146,7 @@ def test_the_manifest_records_the_inputs_codes_and_derived_features(trained: Pat
     }
     document = json.loads(manifest.to_json())
     assert document["derived"][RATIO] == {"ratio": [DEBT, INCOME], "zero": 0.0}
+    assert document["derived"][TIES] == {"sum": [CARD, HOME, SCHOOL]}
     assert Manifest.from_json(manifest.to_json()) == manifest
 
     report = json.loads((trained / "report.json").read_text())
@@ -291,6 +295,7 @@ async def test_text_for_a_model_that_reads_none_is_422_naming_the_field(
         ({INCOME: None}, {RATIO: {"log1p": INCOME, "eval": "1"}}, "log1p takes no ['eval']"),
         ({JOB: {"onehot": ["A"]}}, {RATIO: {"log1p": JOB}}, "uses 'Nghề nghiệp', a one-hot input"),
         ({INCOME: None}, {INCOME: {"log1p": INCOME}}, "features named twice"),
+        ({INCOME: None}, {RATIO: {"sum": [INCOME]}}, "sum takes [a, b, ...], two or more input names"),
     ],
 )
 def test_a_bad_mapping_is_refused_naming_the_column(
@@ -384,21 +389,24 @@ def test_derived_features_and_contributions_go_back_to_the_inputs() -> None:
             "a-b": Derived("difference", ("a", "b")),
             "log a": Derived("log1p", ("a",)),
             "job=y": Derived("onehot", ("job",), 1.0),
+            "a+b+job": Derived("sum", ("a", "b", "job")),
         },
     )
-    features = ("a", "a/b", "a-b", "log a", "job=y")
+    features = ("a", "a/b", "a-b", "log a", "job=y", "a+b+job")
     rows = np.array([[3.0, 2.0, 1.0], [-1.0, 0.0, 0.0], [1.0, 4.0, np.nan]])
     computed = encoding.features_of(rows, features)
-    assert computed[0].tolist() == [3.0, 1.5, 1.0, pytest.approx(np.log1p(3.0)), 1.0]
+    assert computed[0].tolist() == [3.0, 1.5, 1.0, pytest.approx(np.log1p(3.0)), 1.0, 6.0]
     assert computed[1, 1] == -1.0  # the divisor is 0: the declared result
     assert np.isnan(computed[1, 3])  # log1p of a negative value: missing
     assert np.isnan(computed[2, 4])  # one-hot of a missing value: missing
-    model = EncodedModel(_Linear([1.0, 2.0, 3.0, 4.0, 5.0]), features, encoding)
+    assert np.isnan(computed[2, 5])  # a sum with a missing operand: missing
+    weights = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    model = EncodedModel(_Linear(weights), features, encoding)
     contributions = model.explain(rows)
     assert contributions.shape == (3, 3)
-    assert np.allclose(
-        contributions.sum(axis=1), _Linear([1.0, 2.0, 3.0, 4.0, 5.0]).explain(computed).sum(axis=1)
-    )
+    assert np.allclose(contributions.sum(axis=1), _Linear(weights).explain(computed).sum(axis=1))
+    # The sum's contribution is shared equally among its three inputs: "job" gets a third of it.
+    assert contributions[0, 2] == pytest.approx(5.0 * 1.0 + 6.0 * 6.0 / 3)
 
 
 def test_a_manifest_without_inputs_takes_its_features_as_before(trained: Path) -> None:

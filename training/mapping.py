@@ -19,6 +19,7 @@ A YAML (or JSON) file::
     derived:                       # optional features computed from the features' inputs, after them
       Tỷ lệ nợ: {ratio: [Dư nợ, Thu nhập], zero: 0}     # a / b; zero: the result where b is 0 (or null)
       Chênh lệch: {difference: [Thu nhập, Chi tiêu]}   # a - b; also product: [a, b]
+      Tổng quá hạn: {sum: [Quá hạn 30, Quá hạn 60, Quá hạn 90]}   # two or more inputs
       Log thu nhập: {log1p: Thu nhập, transform: [{clip: [0, 20]}]}   # a negative value is missing
     params: {max_depth: 3}         # optional training parameters (the command line's --params win)
     csv: {sep: ';', thousands: '.', decimal: ','}   # optional pandas.read_csv options (also: header, names,
@@ -301,7 +302,7 @@ def _derived(name: object, spec: object, source: str) -> DerivedFeature:
     if not isinstance(name, str) or not name:
         raise MappingError(f"{where}: feature names must be non-empty strings")
     if not isinstance(spec, MappingABC):
-        raise MappingError(f"{where}: expected {{ratio: [a, b], zero: 0}}, difference, product or log1p")
+        raise MappingError(f"{where}: expected {{ratio: [a, b], zero: 0}}, difference, product, sum or log1p")
     steps = spec.get("transform", [])
     if not isinstance(steps, list):
         raise MappingError(f"{where}: 'transform' must be a list")

@@ -9,7 +9,9 @@ Follows the SageMaker training toolkit's conventions, each path overridable by i
   ``model`` names the scorer (required); ``mapping`` names a mapping file in the channel; ``params`` is a
   JSON object of training parameters; ``publish`` (``true``/``false``, default false) publishes the version
   through the models registry and its quality gate, as ``creditscore train --publish`` does (the registry is
-  ``CREDITSCORE_MODELS_BUCKET``, the job's environment); every other hyperparameter is a training parameter.
+  ``CREDITSCORE_MODELS_BUCKET``, the job's environment), and ``challenger`` does so as ``--publish
+  --as-challenger``: a version the gate lets in becomes the model's shadow challenger, the current version
+  staying current; every other hyperparameter is a training parameter.
 - ``SM_MODEL_DIR`` (``/opt/ml/model``, uploaded as model.tar.gz): the version's files, ``manifest.json``
   and ``report.json`` — the registry's layout, ready to publish.
 - ``SM_OUTPUT_DATA_DIR`` (``/opt/ml/output/data``): the charts.
@@ -41,6 +43,7 @@ from training.run import TrainingRun, train_scorer
 HYPERPARAMETERS_FILE: Final = "hyperparameters.json"
 FAILURE_FILE: Final = "failure"
 _RESERVED: Final = frozenset({"model", "mapping", "params", "publish"})
+PUBLISH_CHOICES: Final = ("true", "false", "challenger")
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,12 @@ def hyperparameters(env: Mapping[str, str], config_dir: Path) -> dict[str, Any]:
     return {str(key): _decoded(value) for key, value in document.items()}
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise JobError(f"the hyperparameter {name!r} must be true or false, got {value!r}")
+def _publish(value: Any) -> tuple[bool, bool]:
+    """The ``publish`` hyperparameter as (publish, as the challenger)."""
+    text = str(value).lower() if isinstance(value, (bool, str)) else None
+    if text not in PUBLISH_CHOICES:
+        raise JobError(f"the hyperparameter 'publish' must be true, false or challenger, got {value!r}")
+    return text != "false", text == "challenger"
 
 
 def train(paths: Paths, hps: Mapping[str, Any]) -> TrainingRun:
@@ -97,7 +100,7 @@ def train(paths: Paths, hps: Mapping[str, Any]) -> TrainingRun:
     if not isinstance(params, dict):
         raise JobError(f"the hyperparameter 'params' must be a JSON object, got {params!r}")
     params = {**params, **{key: value for key, value in hps.items() if key not in _RESERVED}}
-    publish = _flag(hps.get("publish", False), "publish")
+    publish, challenge = _publish(hps.get("publish", False))
     mapping = load_mapping(paths.channel / str(hps["mapping"])) if "mapping" in hps else None
     # No progress bars: CloudWatch keeps every redraw as a line.
     return train_scorer(
@@ -109,6 +112,7 @@ def train(paths: Paths, hps: Mapping[str, Any]) -> TrainingRun:
         publish=publish,
         out_dir=paths.output_data,
         progress=False,
+        challenge=challenge,
     )
 
 
@@ -140,6 +144,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
     print_table(*report.summary_rows(run.result.report))
     print(f"{named} written to {paths.model_dir}")
     if run.published is None:
+        return 0
+    if run.published.challenger:
+        print(f"{named} published as the shadow challenger: {run.published.reason}")
         return 0
     if not run.published.promoted:
         return _failed(

@@ -130,6 +130,7 @@ module "ml" {
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule
   training_image_uri         = var.training_image_uri
+  retraining_publish         = var.retraining_publish
   # Null in dev (compute's single mode has no topic): the retraining alarm changes state, notifies no one.
   alarm_topic_arn = module.compute.alarm_topic_arn
   tags            = local.tags

@@ -108,6 +108,12 @@ variable "training_image_uri" {
   default     = null
 }
 
+variable "retraining_publish" {
+  description = "In dev a version the quality gate lets in becomes current at once (`current`, this default), so a retrained model is served straight away; `challenger` makes it the model's shadow challenger instead, as in prod (modules/ml `retraining_publish`)."
+  type        = string
+  default     = "current"
+}
+
 variable "enable_monitoring" {
   description = "Deploy Amazon Managed Service for Prometheus (modules/monitoring) and a metrics collector on the API host. Off in dev: no alarm topic to notify, and a laptop Prometheus can scrape dev's /metrics directly; on, it needs the metrics-key parameter."
   type        = bool

@@ -138,6 +138,7 @@ module "ml" {
   enable_event_trigger       = var.enable_event_trigger
   enable_retraining_schedule = var.enable_retraining_schedule
   training_image_uri         = var.training_image_uri
+  retraining_publish         = var.retraining_publish
   # A failed or gated retraining run notifies the service's alarm topic.
   alarm_topic_arn = module.compute.alarm_topic_arn
   tags            = local.tags

@@ -136,6 +136,12 @@ variable "training_image_uri" {
   default     = null
 }
 
+variable "retraining_publish" {
+  description = "A version a retraining job trains and the quality gate lets in becomes the model's shadow challenger (`challenger`, this default): scored beside every request, deciding nothing until `creditscore models challenge MODEL --promote` after `creditscore models compare`; `current` makes it current at once (modules/ml `retraining_publish`)."
+  type        = string
+  default     = "challenger"
+}
+
 variable "enable_monitoring" {
   description = "Deploy Amazon Managed Service for Prometheus (modules/monitoring: the rules, alerts to the alarm topic) and a metrics collector on every API host; needs the metrics-key parameter before the hosts boot."
   type        = bool

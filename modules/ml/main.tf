@@ -668,9 +668,10 @@ data "aws_iam_policy_document" "sagemaker" {
     resources = ["${var.models_bucket_arn}/${var.training_output_prefix}*"]
   }
 
-  # The job publishes what it trained (hyperparameter publish = "true"): the version under
-  # {model}/{version}/ (its report under {model}/{version}/report/), then the pointer {model}/current.json,
-  # moved only when the registry's quality gate lets the version in, with a conditional PutObject
+  # The job publishes what it trained (hyperparameter publish = "true" or "challenger"): the version under
+  # {model}/{version}/ (its report under {model}/{version}/report/), then the pointer {model}/current.json
+  # or the challenger record {model}/challenger.json (retraining_publish), written only when the registry's
+  # quality gate lets the version in, with a conditional PutObject
   # (If-Match / If-None-Match: no extra action). Only the retrained models' folders, never another
   # model's, never code; no DeleteObject: versions are immutable.
   statement {
@@ -818,7 +819,7 @@ locals {
       }
       Train = {
         Type     = "Task"
-        Comment  = "Train, then publish through the registry's quality gate (training/sagemaker.py, publish=true); a gated version fails the job with a FailureReason that starts with gated:"
+        Comment  = "Train, then publish through the registry's quality gate (training/sagemaker.py, publish=true: current, or challenger: the shadow challenger); a gated version fails the job with a FailureReason that starts with gated:"
         Resource = "arn:${local.partition}:states:::sagemaker:createTrainingJob.sync"
         Parameters = {
           "TrainingJobName.$" = "$.trainingJobName"
@@ -830,7 +831,7 @@ locals {
           HyperParameters = merge(
             {
               "model.$"                  = "$.model"
-              publish                    = "true"
+              publish                    = var.retraining_publish == "challenger" ? "challenger" : "true"
               sagemaker_program          = var.training_entry_point
               sagemaker_submit_directory = "s3://${var.artifacts_bucket}/${var.training_source_key}"
               sagemaker_region           = local.region

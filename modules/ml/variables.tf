@@ -444,6 +444,17 @@ variable "retraining_models" {
   }
 }
 
+variable "retraining_publish" {
+  description = "What each retraining job does with a version the registry's quality gate lets in: `challenger` makes it the model's shadow challenger (the `publish` hyperparameter `challenger`, as `creditscore train --publish --as-challenger`), scored beside every request while the current version keeps deciding, until someone reads `creditscore models compare` and promotes it (`creditscore models challenge MODEL --promote`); `current` makes it current at once (`publish` = `true`). A model with no current version yet gets it as current either way."
+  type        = string
+  default     = "challenger"
+
+  validation {
+    condition     = contains(["challenger", "current"], var.retraining_publish)
+    error_message = "retraining_publish must be challenger or current."
+  }
+}
+
 variable "training_source_key" {
   description = "Key in the artifacts bucket of the script-mode source tarball (the project, with a requirements.txt or setup that installs it), passed as sagemaker_submit_directory; the SageMaker role may read this one object."
   type        = string

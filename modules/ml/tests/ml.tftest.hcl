@@ -417,7 +417,7 @@ run "retraining_plan" {
       jsondecode(aws_sfn_state_machine.retraining[0].definition).States.RetrainEachModel.ItemProcessor.States.Train.Resource == "arn:aws:states:::sagemaker:createTrainingJob.sync" &&
       jsondecode(aws_sfn_state_machine.retraining[0].definition).States.RetrainEachModel.ItemProcessor.States.Train.Parameters.HyperParameters == {
         "model.$"                  = "$.model"
-        publish                    = "true"
+        publish                    = "challenger"
         sagemaker_program          = "train.py"
         sagemaker_submit_directory = "s3://creditscore-test-artifacts/training/sourcedir.tar.gz"
         sagemaker_region           = "ap-southeast-1"
@@ -433,7 +433,7 @@ run "retraining_plan" {
       jsondecode(aws_sfn_state_machine.retraining[0].definition).States.RetrainEachModel.ItemProcessor.States.Train.Parameters.RoleArn == "arn:aws:iam::123456789012:role/creditscore-test-sagemaker-training" &&
       jsondecode(aws_sfn_state_machine.retraining[0].definition).States.RetrainEachModel.ItemProcessor.States.Train.Parameters.AlgorithmSpecification == { TrainingImage = var.training_image_uri, TrainingInputMode = "File" }
     )
-    error_message = "Each model trains with .sync (the execution waits for the job), publishing (publish = true) in script mode from the artifacts bucket, against real AWS's registry."
+    error_message = "Each model trains with .sync (the execution waits for the job), publishing as the shadow challenger (publish = challenger, retraining_publish's default) in script mode from the artifacts bucket, against real AWS's registry."
   }
 
   assert {
@@ -559,6 +559,12 @@ run "name_bound_no_topic_plan" {
     training_image_uri      = "123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/creditscore-training:1.0"
     retraining_models       = ["a-model-name-of-forty-eight-characters-exactly-x", "xgboost-new-customer"]
     retrain_on_new_snapshot = false
+    retraining_publish      = "current"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.retraining[0].definition).States.RetrainEachModel.ItemProcessor.States.Train.Parameters.HyperParameters.publish == "true"
+    error_message = "retraining_publish = current: the jobs publish with publish = true, a version the gate lets in made current."
   }
 
   assert {
@@ -668,10 +674,11 @@ run "rejects_bad_inputs" {
     score_number_of_workers         = 1.5
     score_max_concurrent_runs       = 0
     score_additional_python_modules = ["pandas>=2"]
+    retraining_publish              = "shadow"
     score_torch_index_url           = "http://download.pytorch.org/whl/cpu"
   }
 
-  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri, var.training_source_key, var.glue_load_script_path, var.customers_table_arn, var.alarm_topic_arn, var.training_hyperparameters, var.score_script_path, var.score_wheel_path, var.score_input_prefix, var.score_output_prefix, var.score_number_of_workers, var.score_max_concurrent_runs, var.score_additional_python_modules, var.score_torch_index_url]
+  expect_failures = [var.glue_worker_type, var.glue_number_of_workers, var.glue_libs_path, var.training_image_uri, var.training_source_key, var.glue_load_script_path, var.customers_table_arn, var.alarm_topic_arn, var.training_hyperparameters, var.score_script_path, var.score_wheel_path, var.score_input_prefix, var.score_output_prefix, var.score_number_of_workers, var.score_max_concurrent_runs, var.score_additional_python_modules, var.score_torch_index_url, var.retraining_publish]
 }
 
 run "score_prefixes_must_be_apart" {
