@@ -18,8 +18,11 @@ the window); from them it computes the score's PSI and each input's CSI, once at
 ``CREDITSCORE_STABILITY_MIN_OBSERVATIONS`` scores were counted, and exports them as gauges. Every worker
 computes the same figures from the same sums, give or take one flush; the gauges keep the latest.
 
-A tracker's first snapshot is the host's totals when its version is loaded, so a worker that starts (or
-restarts) later does not count the scores given before it in its window. A version no longer served stops
+A tracker's first snapshot is the host's totals at its first update, read before the worker writes its
+own counts, so a worker that starts (or restarts) later does not count the scores given before it in its
+window (nor, by the other workers, in the few seconds between its load and that update), while its own
+scores from the load on are all in. It is read in the update's thread, not on the event loop as the
+version loads: reading the counter files of every worker costs milliseconds. A version no longer served stops
 counting; once its window holds too few scores its gauges read NaN, which no alert fires on.
 """
 
@@ -125,6 +128,8 @@ class VersionTracker:
                     self._labels[slot] = ("feature", (model, version, name, label))
         self._keys = {slot: (metric, _key(metric, labels)) for slot, (metric, labels) in self._labels.items()}
         self._snapshots: deque[tuple[float, FloatArray]] = deque([(now, np.zeros(self._slots))])
+        #: Whether the window's start was taken from the host's totals (:meth:`start_at`).
+        self.started = False
         self.figures: Figures | None = None
         self._exported = False
 
@@ -181,6 +186,7 @@ class VersionTracker:
     def start_at(self, totals: Totals, now: float) -> None:
         """Make the host's ``totals`` the window's start: what was counted before is not this worker's."""
         self._snapshots = deque([(now, self.totals_of(totals))])
+        self.started = True
 
     def update(self, totals: Totals, now: float, window: float, min_observations: int) -> Figures:
         """Take a snapshot of the host's totals and compute the figures of the window ending ``now``."""
@@ -254,7 +260,6 @@ class StabilityMonitor:
             scaling = manifest.scaling or self._host_scaling
             now = time.monotonic()
             tracker = VersionTracker(manifest.model, manifest.version, manifest.reference, scaling, now)
-            tracker.start_at(host_totals(), now)
             self._trackers[key] = tracker
         return tracker.observe
 
@@ -266,10 +271,15 @@ class StabilityMonitor:
     def update(self) -> None:
         """Write every tracker's counts, read the host's totals once, and compute every version's figures."""
         trackers = list(self._trackers.values())
-        for tracker in trackers:
-            tracker.flush()
         if not trackers:
             return
+        if fresh := [tracker for tracker in trackers if not tracker.started]:
+            # Before this worker writes their first counts: what the host counted so far is not theirs.
+            before, now = host_totals(), time.monotonic()
+            for tracker in fresh:
+                tracker.start_at(before, now)
+        for tracker in trackers:
+            tracker.flush()
         totals = host_totals()
         now = time.monotonic()
         for tracker in trackers:

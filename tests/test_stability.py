@@ -36,7 +36,7 @@ from plugins.manager import scorer
 from plugins.registry import Gate, Registry
 from server import metrics
 from server.app import create_app
-from server.stability import VersionTracker, host_totals
+from server.stability import StabilityMonitor, VersionTracker, host_totals
 from tests.conftest import SCORE_KEY, with_keys
 from tests.test_server_api import metric_value
 from training import data, pipeline
@@ -257,6 +257,32 @@ def test_every_worker_of_the_host_counts_into_the_same_window() -> None:
     figures = here.update(host_totals(), now=1.0, window=60.0, min_observations=400)
     assert figures.observations == 400
     assert figures.psi is not None and figures.psi < 0.05
+
+
+def test_a_new_versions_window_holds_what_this_worker_scored_since_the_load_and_nothing_before(
+    trained: pipeline.TrainingResult,
+) -> None:
+    from dataclasses import replace
+
+    manifest = replace(trained.manifest, version="window-start")
+    assert manifest.reference is not None
+    rows = np.random.default_rng(5).normal(size=(70, len(manifest.reference.features)))
+    pds = np.full(70, 0.05)
+    # Another worker's scores of the version, written before this worker loads it: not its window's.
+    earlier = VersionTracker(manifest.model, manifest.version, manifest.reference, Scaling(), now=0.0)
+    earlier.observe(rows[:40], pds[:40])
+    earlier.flush()
+    monitor = StabilityMonitor(Scaling(), window=60.0, min_observations=1)
+    observe = monitor.observer(manifest)
+    assert observe is not None
+    observe(rows[40:], pds[40:])  # this worker's, since it loaded the version: all in its window
+
+    monitor.update()
+    figures = monitor.figures(manifest.model, manifest.version)
+    assert figures is not None and figures.observations == 30
+    observe(rows[:5], pds[:5])
+    monitor.update()
+    assert monitor.figures(manifest.model, manifest.version).observations == 35  # type: ignore[union-attr]
 
 
 # --- through the service ---------------------------------------------------------------------------------
