@@ -629,12 +629,24 @@ def test_sagemaker_entry_point_writes_the_model_dir(tmp_path: Path, frame: pd.Da
     assert "AUC" in done.stdout
 
 
-def test_sagemaker_entry_point_explains_a_failure_in_the_failure_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("hyperparameters", "message"),
+    [
+        ({"max_depth": "3"}, "the hyperparameter 'model' must name the scorer"),
+        (
+            {"model": '"xgboost-new-customer"', "publish": '"shadow"'},
+            "the hyperparameter 'publish' must be true, false or challenger, got 'shadow'",
+        ),
+    ],
+)
+def test_sagemaker_entry_point_explains_a_failure_in_the_failure_file(
+    tmp_path: Path, hyperparameters: dict[str, str], message: str
+) -> None:
     channel, model_dir, config, output = _sagemaker_dirs(tmp_path)
-    (config / "hyperparameters.json").write_text(json.dumps({"max_depth": "3"}))
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     done = _run_sagemaker(channel, model_dir, config, output)
     assert done.returncode == 1
-    assert "the hyperparameter 'model' must name the scorer" in (output / "failure").read_text()
+    assert message in (output / "failure").read_text()
     assert not list(model_dir.iterdir())
 
 
