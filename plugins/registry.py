@@ -309,11 +309,14 @@ class Registry:
         if refusal is not None:
             return Published(model, version, False, refusal, current.version if current else None)
         if challenge and current is not None:
-            self.set_challenger(model, version)
+            # The files were verified above, before upload: naming the version needs no second read.
+            replaced = self._name_challenger(model, version, "shadow", 1.0)[1]
             reason = (
                 f"test AUC {auc_of(manifest):.4f} passes the gate (the current version {current.version} had "
                 f"{current_auc:.4f}); it is now {model}'s challenger in shadow mode"
             )
+            if replaced is not None:
+                reason += f", replacing {replaced.version} ({replaced.mode}, share {replaced.share:g})"
             return Published(model, version, False, reason, current.version, challenger=True)
         self._move_pointer(model, version, expected)
         reason = f"test AUC {auc_of(manifest):.4f} passes the gate"
@@ -375,10 +378,17 @@ class Registry:
         if self.current_version(model) == version:
             raise RegistryError(f"{model} {version} is the current version: it cannot challenge itself")
         self.verified_files(model, version)
-        etag = self._challenger(model)[1]
-        record = Challenger(version, cast(Mode, mode), chosen, _now())
+        return self._name_challenger(model, version, mode, chosen)[0]
+
+    def _name_challenger(
+        self, model: str, version: str, mode: str, share: float
+    ) -> tuple[Challenger, Challenger | None]:
+        """Write ``version`` as the challenger, conditional on the record read: the record written, and the
+        challenger it replaced (None when there was none)."""
+        previous, etag = self._challenger(model)
+        record = Challenger(version, cast(Mode, mode), share, _now())
         self._write_challenger(model, record, etag)
-        return record
+        return record, previous if previous is not None and previous.version is not None else None
 
     def clear_challenger(self, model: str) -> Challenger | None:
         """Stop challenging (the service unloads the challenger); the cleared one, None if there was none."""

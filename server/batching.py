@@ -9,7 +9,9 @@ executor, never on the event loop.
 One request's rows can never fail another's: rows with a value that is not finite, or beyond float32 (what
 the models compute in), are refused before they join a batch; rows whose probability comes out NaN or
 infinite are refused alone after it (:class:`UnscorableRows`, naming the rows); and when a grouped call
-raises, each request is scored again by itself, so only the one that breaks the model fails.
+raises, each request is scored again by itself, so only the one that breaks the model fails. Likewise a
+grouped explanation that raises is retried request by request: only a request whose own explanation raises
+goes without reasons.
 """
 
 from __future__ import annotations
@@ -166,21 +168,16 @@ class Batcher:
     async def _run(self, batch: list[_Request]) -> None:
         try:
             rows = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
-            explained = [r for r in batch if r.explain]
-            explain_rows = None
-            if explained:
-                explain_rows = (
-                    rows if len(explained) == len(batch) else np.concatenate([r.rows for r in explained])
-                )
+            explain_parts = [r.rows for r in batch if r.explain]
             loop = asyncio.get_running_loop()
             try:
                 if len(rows) <= self._inline_rows and len(self._batches) <= 1:
                     # A few rows and no other batch in flight: the thread handoff (and the GIL passed back
                     # and forth with the loop) would cost more than the model call itself.
-                    pd, contributions = self._call(rows, explain_rows)
+                    pd, contributions = self._call(rows, explain_parts)
                 else:
                     pd, contributions = await loop.run_in_executor(
-                        self._executor, self._call, rows, explain_rows
+                        self._executor, self._call, rows, explain_parts
                     )
             except Exception as error:
                 if len(batch) == 1:
@@ -190,14 +187,11 @@ class Batcher:
                     for request in batch:
                         await self._run_alone(request)
                 return
-            start = explained_start = 0
+            start = 0
+            explained = iter(contributions)
             for request in batch:
                 end = start + len(request.rows)
-                mine = None
-                if request.explain and contributions is not None:
-                    mine = contributions[explained_start : explained_start + len(request.rows)]
-                    explained_start += len(request.rows)
-                _settle(request, _checked(pd[start:end], mine))
+                _settle(request, _checked(pd[start:end], next(explained) if request.explain else None))
                 start = end
         finally:
             self._slots.release()
@@ -207,26 +201,31 @@ class Batcher:
                     request.future.cancel()
 
     async def _run_alone(self, request: _Request) -> None:
-        explain_rows = request.rows if request.explain else None
+        explain_parts = [request.rows] if request.explain else []
         loop = asyncio.get_running_loop()
         try:
             pd, contributions = await loop.run_in_executor(
-                self._executor, self._call, request.rows, explain_rows
+                self._executor, self._call, request.rows, explain_parts
             )
         except Exception as error:
             _settle(request, error)
         else:
-            _settle(request, _checked(pd, contributions))
+            _settle(request, _checked(pd, contributions[0] if request.explain else None))
 
-    def _call(self, rows: Matrix, explain_rows: Matrix | None) -> tuple[Vector, Matrix | None]:
+    def _call(self, rows: Matrix, explain_parts: list[Matrix]) -> tuple[Vector, list[Matrix | None]]:
+        """The PDs of ``rows``, and the contributions of each of ``explain_parts`` (one per request that
+        asks for them; None for a part whose explanation raises)."""
         started = time.perf_counter()
         pd = self.model.predict_pd(rows)
-        contributions = None if explain_rows is None else self._explain(explain_rows)
+        contributions: list[Matrix | None] = []
+        if explain_parts:
+            # Every request asks (the usual case): the batch's rows are the parts, already together.
+            every = sum(len(part) for part in explain_parts) == len(rows)
+            contributions = self._explain(explain_parts, rows if every else None)
         MODEL_INFERENCE.labels(model=self.name, version=self.version).observe(time.perf_counter() - started)
         MODEL_BATCH_SIZE.labels(model=self.name).observe(len(rows))
         # A plugin's miscount would otherwise hand requests each other's results.
-        explained = 0 if explain_rows is None else len(explain_rows)
-        if len(pd) != len(rows) or (contributions is not None and len(contributions) != explained):
+        if len(pd) != len(rows):
             raise RuntimeError(f"{self.name} {self.version} returned results for another number of rows")
         if self._observe is not None:
             try:
@@ -236,15 +235,30 @@ class Batcher:
                 log.exception("batch_observer_failed", model=self.name, version=self.version)
         return pd, contributions
 
-    def _explain(self, rows: Matrix) -> Matrix | None:
-        """The rows' contributions, or None when the plugin's explanation raises: the scores stand without
-        this model's reasons, rather than a client losing its score to them."""
+    def _explain(self, parts: list[Matrix], together: Matrix | None = None) -> list[Matrix | None]:
+        """Each part's contributions, explained in one call (on ``together``, the parts' rows in one matrix,
+        when given). When the plugin's explanation raises, each part is explained alone, and a part whose
+        own explanation raises gets None: its scores stand without this model's reasons, and the requests
+        beside it keep theirs."""
+        rows = together if together is not None else parts[0] if len(parts) == 1 else np.concatenate(parts)
         try:
-            return self.model.explain(rows)
+            contributions = self.model.explain(rows)
         except Exception:
+            if len(parts) > 1:
+                return [self._explain([part])[0] for part in parts]
             EXPLAIN_FAILURES.labels(model=self.name, version=self.version).inc()
             log.exception("explain_failed", model=self.name, version=self.version)
-            return None
+            return [None]
+        if len(contributions) != len(rows):
+            raise RuntimeError(f"{self.name} {self.version} returned results for another number of rows")
+        if len(parts) == 1:
+            return [contributions]
+        each: list[Matrix | None] = []
+        start = 0
+        for part in parts:  # slices are views: np.split would cost ~1 µs a part
+            each.append(contributions[start : start + len(part)])
+            start += len(part)
+        return each
 
 
 def _checked(pd: Vector, contributions: Matrix | None) -> Prediction | UnscorableRows:

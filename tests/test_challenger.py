@@ -559,6 +559,16 @@ def test_a_version_published_as_challenger_leaves_the_current_one_current(
     challenger = registry.challenger(NEW_MODEL)
     assert challenger is not None and (challenger.version, challenger.mode) == (version, "shadow")
 
+    # The next one replaces it, even in a split someone set meanwhile, and says so.
+    registry.set_challenger(NEW_MODEL, version, "split", 0.1)
+    (tmp_path / "next").mkdir()
+    following = trained_new_customer_dir(tmp_path / "next", 1500, seed=33, rounds=20)
+    assert main(["models", "publish", str(following), "--as-challenger"]) == 0
+    assert f"replacing {version} (split, share 0.1)" in capsys.readouterr().out
+    challenger = registry.challenger(NEW_MODEL)
+    assert challenger is not None and challenger.version == read_version(following).manifest.version
+    assert challenger.mode == "shadow" and registry.current_version(NEW_MODEL) == champion
+
     # A version the gate refuses is published, but neither current nor the challenger.
     monkeypatch.setenv("CREDITSCORE_GATE_MIN_AUC", "1")
     refused = trained_new_customer_dir(tmp_path / "refused", 1500, seed=32, rounds=20)

@@ -169,6 +169,15 @@ async def test_a_raw_upload_reaches_the_served_model_through_each_cloud_entry_po
     assert challenger.version not in (first, held, new)
     assert f"{MODEL} version {challenger.version} published as the shadow challenger" in shadowed.stdout
     assert registry.current_version(MODEL) == new
+    # ... and the running service follows it: scored in shadow beside the version that answers.
+    shadowing: list[dict[str, Any]] = []
+    for _ in range(100):
+        dashboard = await (await client.get("/api/v1/dashboard", headers={"X-API-Key": SCORE_KEY})).json()
+        if shadowing := [c for c in dashboard["challengers"] if c["version"] == challenger.version]:
+            break
+        await asyncio.sleep(0.1)
+    assert shadowing and shadowing[0]["mode"] == "shadow"
+    assert await _served_version(client) == new
 
 
 @pytest.mark.parametrize("older_first", [True, False])

@@ -202,6 +202,41 @@ async def test_explain_gives_contributions_only_to_the_requests_that_ask(
     await batcher.close()
 
 
+class ExplainsUpToFloat32(Recording):
+    """Explains like XGBoost's TreeSHAP on a derived feature ``2 * column 1`` (a sum or product of inputs),
+    which refuses a value beyond float32: the batcher lets in 3e38, the feature is 6e38."""
+
+    def explain(self, rows: Matrix) -> Matrix:
+        contributions = super().explain(rows)  # recorded, as the call is made
+        if (np.abs(2 * rows[:, 1]) > np.finfo(np.float32).max).any():
+            raise ValueError("Input data contains `inf` or a value too large")
+        return contributions
+
+
+async def test_an_explanation_that_raises_costs_only_its_own_request_the_reasons(
+    executor: ThreadPoolExecutor,
+) -> None:
+    model = ExplainsUpToFloat32()
+    batcher = Batcher(model, "m", "v", executor, max_rows=256, concurrency=1)
+    hostile = np.array([[0.2, 3e38]])
+    before = metric("creditscore_explain_failures_total", model="m")
+    first, bad, plain, last = await asyncio.gather(
+        batcher.predict(row(0.1), explain=True),
+        batcher.predict(hostile, explain=True),
+        batcher.predict(row(0.3)),
+        batcher.predict(np.full((2, 2), 0.4), explain=True),
+    )
+    # One grouped call, its explanation raised, then each part explained alone.
+    assert model.calls == [("predict_pd", 5), ("explain", 4), ("explain", 1), ("explain", 1), ("explain", 2)]
+    assert [p.pd.tolist() for p in (first, bad, plain, last)] == [[0.1], [0.2], [0.3], [0.4, 0.4]]
+    assert bad.contributions is None and plain.contributions is None
+    assert first.contributions is not None and np.array_equal(first.contributions, row(0.1) * 2)
+    assert last.contributions is not None and np.array_equal(last.contributions, np.full((2, 2), 0.8))
+    after = metric("creditscore_explain_failures_total", model="m")
+    assert after == before + 1
+    await batcher.close()
+
+
 async def _grouped_after_a_running_call(batcher: Batcher, model: Recording, *rows: Matrix) -> list[Any]:
     """Outcomes (Prediction or exception) of ``rows``' requests, queued while another call runs, so they go
     out together as the next batch."""
